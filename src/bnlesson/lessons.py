@@ -1,0 +1,107 @@
+"""Execute the whole series headless and report per-chapter timings.
+
+    python -m bnlesson.lessons                 # quick profile, all chapters
+    python -m bnlesson.lessons --profile full  # the lecture's full-size runs
+    python -m bnlesson.lessons 03 05           # only chapters 03 and 05
+
+Executed copies go to ``build/lessons/<profile>/`` (the committed notebooks
+are never overwritten). Exit status 1 if any chapter fails.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from bnlesson.data import repo_root
+
+
+def notebooks_dir() -> Path:
+    top = repo_root()
+    if top is None or not (top / "notebooks").is_dir():
+        raise SystemExit("error: cannot find the notebooks/ folder; run "
+                         "from a checkout of the repository")
+    return top / "notebooks"
+
+
+def chapter_notebooks(selected=()) -> list[Path]:
+    """Chapter notebooks (``NN_*.ipynb``) in order, optionally filtered by
+    their number prefix."""
+    paths = sorted(p for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    if selected:
+        paths = [p for p in paths if p.name[:2] in selected]
+        if not paths:
+            raise SystemExit(f"error: no chapter matches {list(selected)}")
+    return paths
+
+
+def execute(path: Path, out_dir: Path, profile: str, timeout: int):
+    """Run one notebook in its own folder; write the result to out_dir.
+
+    Returns (seconds, error message or None).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    os.environ["BNLESSON_PROFILE"] = profile
+    # "python3" is the kernel of the interpreter running this command, so
+    # the run uses this environment whatever kernels are registered.
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except Exception as exc:  # report and go on with the next chapter
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"
+    seconds = time.perf_counter() - start
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_dir / path.name)
+    return seconds, error
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bnlesson.lessons",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("chapters", nargs="*",
+                        help="chapter numbers to run (default: all)")
+    parser.add_argument("--profile", choices=("quick", "full"),
+                        default=os.environ.get("BNLESSON_PROFILE", "quick"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default build/lessons/PROFILE)")
+    parser.add_argument("--timeout", type=int, default=3600,
+                        help="per-cell timeout in seconds")
+    args = parser.parse_args(argv)
+    out_dir = args.out or notebooks_dir().parent / "build" / "lessons" / args.profile
+    paths = chapter_notebooks(args.chapters)
+    print(f"Running {len(paths)} chapter(s), profile {args.profile!r}, "
+          f"into {out_dir}", flush=True)
+    rows = []
+    for path in paths:
+        seconds, error = execute(path, out_dir, args.profile, args.timeout)
+        rows.append((path.stem, seconds, error))
+        print(f"  {path.stem:45s} {seconds:7.1f} s  "
+              f"{'ok' if error is None else 'FAILED'}", flush=True)
+    print(_table(rows))
+    return 1 if any(error for _, _, error in rows) else 0
+
+
+def _table(rows) -> str:
+    lines = ["", f"{'chapter':45s} {'seconds':>8s}  status",
+             "-" * 62]
+    for name, seconds, error in rows:
+        lines.append(f"{name:45s} {seconds:8.1f}  "
+                     f"{'ok' if error is None else 'failed'}")
+        if error:
+            lines.append(f"    {error}")
+    total = sum(s for _, s, _ in rows)
+    lines += ["-" * 62, f"{'total':45s} {total:8.1f}  "
+              f"{sum(e is None for _, _, e in rows)}/{len(rows)} ok"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""Tests of bnlesson.data: the shipped subset, lookup order, verification,
+atomic caching and the error messages."""
+import gzip
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bnlesson import data
+
+SYSTEM_COPY = Path("/usr/share/datasets/fashion-mnist")
+needs_system_copy = pytest.mark.skipif(
+    not (SYSTEM_COPY / "train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist is not installed")
+
+
+# --------------------------------------------------------------------------
+# fixtures: a tiny synthetic "full" data set, a local HTTP mirror
+# --------------------------------------------------------------------------
+@pytest.fixture
+def fake_full(monkeypatch):
+    """Synthetic IDX files (20 train / 10 test) whose checksums replace the
+    official ones; returns {name: decompressed bytes}."""
+    rng = np.random.default_rng(1)
+    files = {}
+    for split, n in (("train", 20), ("test", 10)):
+        img_name, lbl_name = data.SPLIT_FILES[split]
+        files[img_name] = data.encode_idx(
+            rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+        files[lbl_name] = data.encode_idx(np.arange(n, dtype=np.uint8) % 10)
+    monkeypatch.setattr(data, "FULL_SHA256",
+                        {k: data.sha256(v) for k, v in files.items()})
+    return files
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """An empty data root, no system copy, a mirror nobody listens on."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", "")
+    monkeypatch.setenv("BNLESSON_MIRROR", f"http://127.0.0.1:{_free_port()}/")
+    return root
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mirror(monkeypatch):
+    """A local HTTP server on 127.0.0.1 serving the dict it returns."""
+    served = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = served.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # keep pytest's output clean
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("BNLESSON_MIRROR",
+                       f"http://127.0.0.1:{server.server_address[1]}/")
+    yield served
+    server.shutdown()
+    server.server_close()
+
+
+def _leftovers(folder: Path):
+    return sorted(p.name for p in folder.rglob("*.part")) if folder.exists() else []
+
+
+# --------------------------------------------------------------------------
+# the shipped mini subset
+# --------------------------------------------------------------------------
+def test_mini_shapes_types_and_strata():
+    train_iter, test_iter = data.load_fashion_mnist(256)
+    X, y = next(iter(train_iter))
+    assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32
+    assert y.shape == (256,) and y.dtype == torch.int64
+    assert 0.0 <= X.min() and X.max() <= 1.0
+    assert train_iter.num_examples == 10_000 and test_iter.num_examples == 2_000
+    assert len(train_iter) == 40 and len(test_iter) == 8
+    assert torch.bincount(train_iter.y).tolist() == [1000] * 10
+    assert torch.bincount(test_iter.y).tolist() == [200] * 10
+    sizes = [len(yb) for _, yb in test_iter]
+    assert sizes[-1] == 2000 - 7 * 256  # last batch kept, like drop_last=False
+
+
+def test_train_reshuffles_test_does_not():
+    train_iter, test_iter = data.load_fashion_mnist(100)
+    first = [yb for _, yb in train_iter][0]
+    second = [yb for _, yb in train_iter][0]
+    assert not torch.equal(first, second)
+    a = torch.cat([yb for _, yb in test_iter])
+    b = torch.cat([yb for _, yb in test_iter])
+    assert torch.equal(a, b)
+
+
+def test_shuffle_follows_torch_seed():
+    train_iter, _ = data.load_fashion_mnist(64)
+    torch.manual_seed(3)
+    a = next(iter(train_iter))[1]
+    torch.manual_seed(3)
+    b = next(iter(train_iter))[1]
+    assert torch.equal(a, b)
+
+
+def test_resize_like_d2l():
+    train_iter, _ = data.load_fashion_mnist(8, resize=32)
+    X, _ = next(iter(train_iter))
+    assert X.shape == (8, 1, 32, 32)
+    with pytest.raises(ValueError, match="resize"):
+        data.load_fashion_mnist(8, resize=-1)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "256"])
+def test_bad_batch_size(bad):
+    with pytest.raises(ValueError, match="batch_size"):
+        data.load_fashion_mnist(bad)
+
+
+def test_unknown_subset_is_a_clear_error():
+    with pytest.raises(ValueError, match="'mini'.*'full'.*'small'"):
+        data.load_fashion_mnist(32, subset="small")
+
+
+def test_corrupted_mini_names_file_and_checksum(tmp_path):
+    root = tmp_path / "data"
+    (root / "mini").mkdir(parents=True)
+    for f in data.mini_dir().iterdir():
+        (root / "mini" / f.name).write_bytes(f.read_bytes())
+    name = "t10k-labels-idx1-ubyte"
+    raw = bytearray(gzip.decompress((root / "mini" / (name + ".gz")).read_bytes()))
+    raw[100] ^= 1
+    (root / "mini" / (name + ".gz")).write_bytes(data.gzip_bytes(bytes(raw)))
+    expected = data._read_manifest(data.mini_dir())[name]
+    with pytest.raises(data.DataError, match=f"{name}.*{expected}"):
+        data.load_tensors("mini", "test", root)
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path):
+    root = tmp_path / "data"
+    (root / "mini").mkdir(parents=True)
+    for f in data.mini_dir().iterdir():
+        (root / "mini" / f.name).write_bytes(f.read_bytes())
+    path = root / "mini" / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(data.DataError, match="t10k-images.*not a complete gzip"):
+        data.load_tensors("mini", "test", root)
+
+
+def test_idx_round_trip_and_bad_header():
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    assert np.array_equal(data.parse_idx(data.encode_idx(array)), array)
+    with pytest.raises(data.DataError, match="truncated"):
+        data.parse_idx(data.encode_idx(array)[:-1], "x")
+    with pytest.raises(data.DataError, match="magic"):
+        data.parse_idx(b"\x01\x02\x03\x04", "x")
+
+
+# --------------------------------------------------------------------------
+# the full set: lookup order, verification, atomic cache, errors
+# --------------------------------------------------------------------------
+def test_nothing_anywhere_lists_three_ways(isolated, fake_full):
+    with pytest.raises(data.DataError) as info:
+        data.fetch(isolated)
+    message = str(info.value)
+    assert "1. put the IDX files" in message
+    assert "2. install a system copy" in message and "apt-get" in message
+    assert "3. download it" in message and "download of http://127.0.0.1" in message
+    assert "subset='mini'" in message
+    assert _leftovers(isolated) == []
+
+
+def test_system_copy_fills_cache(tmp_path, isolated, fake_full, monkeypatch):
+    system = tmp_path / "system"
+    system.mkdir()
+    for name, raw in fake_full.items():
+        (system / (name + ".gz")).write_bytes(gzip.compress(raw))
+    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(system))
+    sources = data.fetch(isolated)
+    assert set(sources.values()) == {f"system:{system}"}
+    for name, raw in fake_full.items():
+        assert (data.cache_dir(isolated) / name).read_bytes() == raw
+    # second time: straight from the cache
+    assert set(data.fetch(isolated).values()) == {"cache"}
+
+
+def test_download_good_truncated_corrupted(isolated, fake_full, mirror):
+    name = "train-images-idx3-ubyte"
+    packed = {n + ".gz": gzip.compress(raw) for n, raw in fake_full.items()}
+
+    # truncated download: clear error, nothing left in the cache
+    mirror.update(packed)
+    mirror[name + ".gz"] = packed[name + ".gz"][:50]
+    with pytest.raises(data.DataError, match=f"{name}.gz is not a complete gzip"):
+        data.fetch(isolated)
+    assert not (data.cache_dir(isolated) / name).exists()
+    assert _leftovers(isolated) == []
+
+    # corrupted download (valid gzip, wrong bytes): checksum error
+    bad = bytearray(fake_full[name])
+    bad[-1] ^= 0xFF
+    mirror[name + ".gz"] = gzip.compress(bytes(bad))
+    with pytest.raises(data.DataError,
+                       match=f"{name} fails its checksum.*{data.FULL_SHA256[name]}"):
+        data.fetch(isolated)
+    assert not (data.cache_dir(isolated) / name).exists()
+
+    # good download: verified, cached, then loadable
+    mirror.update(packed)
+    sources = data.fetch(isolated)
+    assert all(s.startswith("download:http://127.0.0.1") for s in sources.values())
+    data._load_tensors.cache_clear()
+    X, y = data.load_tensors("full", "train", isolated)
+    assert X.shape == (20, 1, 28, 28) and y.tolist() == list(range(10)) * 2
+    assert _leftovers(isolated) == []
+
+
+def test_corrupted_cache_is_reported(isolated, fake_full):
+    cache = data.cache_dir(isolated)
+    cache.mkdir(parents=True)
+    for name, raw in fake_full.items():
+        (cache / name).write_bytes(raw)
+    (cache / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01garbage")
+    with pytest.raises(data.DataError, match="cache .*t10k-labels-idx1-ubyte fails its checksum"):
+        data.fetch(isolated)
+
+
+def test_unwritable_cache_is_a_clear_error(tmp_path, fake_full, monkeypatch):
+    system = tmp_path / "system"
+    system.mkdir()
+    for name, raw in fake_full.items():
+        (system / name).write_bytes(raw)
+    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(system))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    # (a file in the way also fails for root, unlike chmod)
+    with pytest.raises(data.DataError, match="cannot write to .*BNLESSON_DATA"):
+        data.fetch(blocker)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.bin"
+
+    def failing_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(data.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        data.atomic_write(target, b"x" * 1000)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_fetch_prints_sources(tmp_path, isolated, fake_full, monkeypatch, capsys):
+    system = tmp_path / "system"
+    system.mkdir()
+    for name, raw in fake_full.items():
+        (system / name).write_bytes(raw)
+    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(system))
+    assert data.main(["fetch", "--root", str(isolated)]) == 0
+    out = capsys.readouterr().out
+    assert f"system:{system}" in out and "verified" in out
+    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", "")
+    assert data.main(["fetch", "--root", str(tmp_path / "empty"),
+                      "--no-download"]) == 1
+    assert "three ways" in capsys.readouterr().err
+
+
+def test_make_mini_is_deterministic(tmp_path, fake_full, monkeypatch):
+    monkeypatch.setattr(data, "MINI_PER_CLASS", {"train": 2, "test": 1})
+    cache = data.cache_dir(tmp_path)
+    cache.mkdir(parents=True)
+    for name, raw in fake_full.items():
+        (cache / name).write_bytes(raw)
+    a = data.make_mini(tmp_path, tmp_path / "a")
+    b = data.make_mini(tmp_path, tmp_path / "b")
+    for f in a.iterdir():
+        assert f.read_bytes() == (b / f.name).read_bytes()
+    labels = data.parse_idx(gzip.decompress(
+        (a / "train-labels-idx1-ubyte.gz").read_bytes()))
+    assert np.bincount(labels).tolist() == [2] * 10
+
+
+def test_import_reads_and_downloads_nothing(tmp_path):
+    code = (
+        "import urllib.request\n"
+        "def boom(*a, **k): raise AssertionError('network used at import')\n"
+        "urllib.request.urlopen = boom\n"
+        "import bnlesson, bnlesson.data, bnlesson.lessons\n")
+    env = dict(os.environ, BNLESSON_DATA=str(tmp_path / "d"))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    assert not (tmp_path / "d").exists()
+
+
+# --------------------------------------------------------------------------
+# the real full set (CI installs Debian's copy)
+# --------------------------------------------------------------------------
+@needs_system_copy
+def test_real_full_set_from_system_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(SYSTEM_COPY))
+    root = tmp_path / "data"
+    data.fetch(root, download=False)
+    X, y = data.load_tensors("full", "train", root)
+    assert X.shape == (60_000, 1, 28, 28)
+    assert torch.bincount(y).tolist() == [6000] * 10
+    # torchvision (and so d2l, via ../data) finds the cache without download
+    import torchvision
+    ds = torchvision.datasets.FashionMNIST(root=str(root), train=False,
+                                           download=False)
+    assert len(ds) == 10_000
+
+
+@needs_system_copy
+def test_shipped_mini_is_remade_byte_for_byte(tmp_path, monkeypatch):
+    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(SYSTEM_COPY))
+    out = data.make_mini(tmp_path / "data", tmp_path / "mini")
+    for f in data.mini_dir().glob("*.gz"):
+        assert (out / f.name).read_bytes() == f.read_bytes(), f.name
+    assert (out / "SHA256SUMS").read_text() == \
+        (data.mini_dir() / "SHA256SUMS").read_text()
