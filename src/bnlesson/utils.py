@@ -59,11 +59,32 @@ def get_profile(default: str = "quick") -> str:
     return profile
 
 
-def setup(seed: int = 0, num_threads: int = NUM_THREADS) -> torch.device:
-    """One call for a notebook's setup cell: seed, threads, device.
+#: Figure defaults: small PNGs keep the committed notebooks lean.
+FIGURE_DPI = 72
 
-    Returns the device to train on.
-    """
+
+def use_png_figures(dpi: int = FIGURE_DPI) -> None:
+    """Inline PNG figures at a modest dpi (nbval skips PNG; SVG would be
+    compared and differs run to run). Does nothing outside IPython."""
+    import matplotlib
+    matplotlib.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi,
+                                "figure.figsize": (6.0, 3.5),
+                                "axes.grid": True, "grid.alpha": 0.3})
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and "IPKernelApp" in shell.config:
+        shell.run_line_magic("matplotlib", "inline")
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        set_matplotlib_formats("png")
+
+
+def setup(seed: int = 0, num_threads: int = NUM_THREADS) -> torch.device:
+    """One call for a notebook's setup cell: threads, seeds, PNG figures;
+    returns the device to train on (the GPU when present)."""
     set_threads(num_threads)
     set_seed(seed)
+    use_png_figures()
     return get_device()
