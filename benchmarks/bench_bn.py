@@ -1,0 +1,155 @@
+"""Batch norm with a closed-form backward pass against PyTorch's kernel.
+
+    python benchmarks/bench_bn.py             # exit 1 if a target is missed
+    python benchmarks/bench_bn.py --no-check  # only report
+
+For each shape, ``bnlesson.norms.batch_norm_closed_form`` and
+``F.batch_norm(X, None, None, gamma, beta, training=True)`` run one forward
+and one backward pass (given dY). Reported per implementation:
+
+* time per call: the fastest of ``--repeat`` blocks of back-to-back calls,
+  taken in rounds over every shape and implementation (load on a shared
+  machine only ever adds time);
+* peak extra memory: the most memory the pass holds on top of what existed
+  before it (X, gamma, beta, dY), X.grad included. On CUDA from the
+  allocator's peak statistics; on the CPU from the profiler's allocation
+  events (``profile_memory=True``), summed in time order.
+
+Targets: closed form / PyTorch <= 1.5 for both time and memory, per shape.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+# The profiler's C++ side logs every start and stop to stderr unless told
+# otherwise; this must be set before torch is imported.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+
+import torch  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
+
+from bnlesson.norms import batch_norm_closed_form  # noqa: E402
+from bnlesson.utils import NUM_THREADS, set_threads  # noqa: E402
+
+SHAPES = [(256, 120), (256, 16, 8, 8), (64, 64, 56, 56)]
+TARGET = 1.5
+IMPLEMENTATIONS = {
+    "closed form": batch_norm_closed_form,
+    "F.batch_norm": lambda X, gamma, beta: F.batch_norm(
+        X, None, None, gamma, beta, training=True),
+}
+
+
+def make_inputs(shape, device):
+    """X (shape), gamma and beta (C,), all requiring grad; dY like X."""
+    gen = torch.Generator().manual_seed(0)
+    X = (3 * torch.randn(shape, generator=gen) + 1).to(device)
+    C = shape[1]
+    gamma = (torch.rand(C, generator=gen) + 0.5).to(device)
+    beta = torch.randn(C, generator=gen).to(device)
+    dY = torch.randn(shape, generator=gen).to(device)
+    return [t.requires_grad_() for t in (X, gamma, beta)], dY
+
+
+def forward_backward(fn, inputs, dY) -> None:
+    for t in inputs:
+        t.grad = None
+    fn(*inputs).backward(dY)
+
+
+def seconds(fn, inputs, dY, calls: int) -> float:
+    """Mean seconds per call over ``calls`` back-to-back calls."""
+    if dY.is_cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        forward_backward(fn, inputs, dY)
+    if dY.is_cuda:
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / calls
+
+
+def peak_extra_bytes(fn, inputs, dY) -> int:
+    """Peak bytes allocated during one forward + backward, over the start."""
+    for t in inputs:
+        t.grad = None
+    if dY.is_cuda:
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        forward_backward(fn, inputs, dY)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    with profile(activities=[ProfilerActivity.CPU],
+                 profile_memory=True) as prof:
+        forward_backward(fn, inputs, dY)
+    events = sorted((e for e in prof.profiler.kineto_results.events()
+                     if e.name() == "[memory]"), key=lambda e: e.start_ns())
+    current = peak = 0
+    for event in events:  # nbytes: + for an allocation, - for a free
+        current += event.nbytes()
+        peak = max(peak, current)
+    return peak
+
+
+def measure(device, repeat: int) -> dict:
+    """{shape: {implementation: (seconds per call, peak extra bytes)}}.
+
+    One timing is a block of back-to-back calls (about 2 million elements
+    in all, so small shapes run hot, as in a training loop); the fastest of
+    ``repeat`` blocks counts. Rounds go over every shape and implementation
+    in turn, so the blocks of one measurement spread over the whole run.
+    """
+    inputs = {shape: make_inputs(shape, device) for shape in SHAPES}
+    calls = {shape: max(1, 2_000_000 // inputs[shape][1].numel())
+             for shape in SHAPES}
+    times = {(shape, name): [] for shape in SHAPES for name in IMPLEMENTATIONS}
+    for _ in range(repeat + 1):  # the first round warms up
+        for shape in SHAPES:
+            for name, fn in IMPLEMENTATIONS.items():
+                times[shape, name].append(
+                    seconds(fn, *inputs[shape], calls[shape]))
+    return {shape: {name: (min(times[shape, name][1:]),
+                           peak_extra_bytes(fn, *inputs[shape]))
+                    for name, fn in IMPLEMENTATIONS.items()}
+            for shape in SHAPES}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--no-check", action="store_true",
+                        help="report only; do not fail on missed targets")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeat", type=int, default=20,
+                        help="timed blocks per measurement (fastest counts)")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    set_threads(NUM_THREADS)
+    print(f"forward + backward, {torch.get_num_threads()} threads, {device},"
+          f" best of {args.repeat} blocks")
+    print(f"{'shape':18s} {'closed ms':>10s} {'torch ms':>9s} {'ratio':>6s}"
+          f" {'closed MiB':>11s} {'torch MiB':>10s} {'ratio':>6s}")
+    missed = []
+    for shape, result in measure(device, args.repeat).items():
+        (ours, our_mem), (theirs, their_mem) = result.values()
+        time_ratio, mem_ratio = ours / theirs, our_mem / their_mem
+        ok = time_ratio <= TARGET and mem_ratio <= TARGET
+        if not ok:
+            missed.append(str(shape))
+        print(f"{str(shape):18s} {ours * 1e3:10.3f} {theirs * 1e3:9.3f} "
+              f"{time_ratio:6.2f} {our_mem / 2**20:11.2f} "
+              f"{their_mem / 2**20:10.2f} {mem_ratio:6.2f}  "
+              f"{'ok' if ok else 'MISSED'}", flush=True)
+    if missed and not args.no_check:
+        print(f"target (<= {TARGET}x) missed for: {', '.join(missed)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Per-layer statistics, checked against values computed by hand."""
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bnlesson.data import BatchIterator
+from bnlesson.diagnostics import (ACTIVATION_KEYS, WEIGHT_KEYS,
+                                  ActivationStats, format_table,
+                                  gradient_norms_at_init, layer_stats,
+                                  saturated_share)
+from bnlesson.models import deep_mlp, init_xavier, lenet
+from bnlesson.train import run_cached, train
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one thread is as fast as two, and does not stall when
+    other processes hold the second core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def batch(num_examples=8):
+    """X (N, 1, 28, 28), y (N,)."""
+    return torch.rand(num_examples, 1, 28, 28), torch.arange(num_examples) % 10
+
+
+def one_sgd_step(net, stats_kwargs=None, lr=0.5):
+    """One hand-written SGD step under ActivationStats(every=1).
+    Returns the stats, the batch and what was observed by hand."""
+    X, y = batch()
+    seen = {}
+    net.act1.register_forward_hook(
+        lambda m, args, out: seen.update(act1=out) or out.retain_grad())
+    before = net.linear1.weight.detach().clone()
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    with ActivationStats(net, every=1, **(stats_kwargs or {})) as stats:
+        F.cross_entropy(net(X), y).backward()
+        seen["grad"] = net.linear1.weight.grad.clone()
+        optimizer.step()
+    seen["ratio"] = ((net.linear1.weight - before).norm()
+                     / before.norm()).item()
+    return stats, seen
+
+
+def test_records_match_hand_computed_values():
+    stats, seen = one_sgd_step(deep_mlp(2, width=16))
+    act1 = stats.activations["act1"]
+    Y = seen["act1"].detach()  # (8, 16): 128 values < sample_size
+    assert stats.steps == [0]
+    assert act1["mean"][0] == pytest.approx(Y.mean().item(), rel=1e-6)
+    assert act1["std"][0] == pytest.approx(Y.std().item(), rel=1e-6)
+    expected = torch.quantile(Y.reshape(-1), torch.tensor([.15, .5, .85]))
+    assert [act1[k][0] for k in ("p15", "p50", "p85")] == \
+        pytest.approx(expected.tolist(), rel=1e-6)
+    assert act1["grad_std"][0] == pytest.approx(
+        seen["act1"].grad.std().item(), rel=1e-6)
+    linear1 = stats.weights["linear1"]
+    assert linear1["grad_norm"][0] == pytest.approx(
+        seen["grad"].norm().item(), rel=1e-6)
+    assert linear1["update_ratio"][0] == pytest.approx(seen["ratio"],
+                                                       rel=1e-5)
+
+
+def test_update_ratio_is_lr_grad_over_weight_for_sgd():
+    net = deep_mlp(1, width=8)
+    weight = net.linear1.weight.detach().clone()
+    stats, seen = one_sgd_step(net, lr=0.5)
+    expected = 0.5 * seen["grad"].norm() / weight.norm()
+    assert stats.weights["linear1"]["update_ratio"][0] == \
+        pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_default_layers_keys_and_order():
+    stats, _ = one_sgd_step(deep_mlp(2, width=16))
+    assert list(stats.activations) == ["act1", "act2"]
+    assert list(stats.weights) == ["linear1", "linear2", "output"]
+    assert set(stats.activations["act1"]) == set(ACTIVATION_KEYS)
+    assert set(stats.weights["output"]) == set(WEIGHT_KEYS)
+
+
+def test_saturated_share():
+    Y = torch.sigmoid(torch.tensor([-10.0, 0.0, 10.0, 0.5]))
+    assert saturated_share(nn.Sigmoid(), Y).item() == 0.5
+    Y = torch.tanh(torch.tensor([-3.0, 0.0, 1.0, 3.0]))
+    assert saturated_share(nn.Tanh(), Y).item() == 0.5
+    assert saturated_share(nn.ReLU(), torch.tensor([0.0, 1.0])).item() == 0.5
+    assert saturated_share(nn.Identity(), Y) is None
+
+
+def test_every_k_training_steps_and_never_in_eval():
+    X, y = batch(64)
+    train_iter = BatchIterator(X, y, 8, shuffle=True)  # 8 steps per epoch
+    net = lenet()
+    with ActivationStats(net, every=5) as stats:
+        train(net, train_iter, [(X, y)], 2, 0.5, "cpu", seed=0)
+        net.eval()
+        net(X)
+    assert stats.steps == [0, 5, 10, 15]
+    for series in stats.activations.values():
+        assert all(len(values) == 4 for values in series.values())
+        assert all(0 <= s <= 1 for s in series["saturation"])
+        assert all(a <= b <= c for a, b, c in
+                   zip(series["p15"], series["p50"], series["p85"]))
+    for series in stats.weights.values():
+        assert all(math.isfinite(r) and r > 0
+                   for r in series["update_ratio"])
+
+
+def test_recording_changes_nothing_in_the_run():
+    X, y = batch(64)
+    X_test, y_test = batch(16)
+
+    def run(with_stats):
+        net = lenet("batchnorm")
+        train_iter = BatchIterator(X, y, 8, shuffle=True)
+        args = (net, train_iter, [(X_test, y_test)], 1, 0.5, "cpu")
+        if not with_stats:
+            return train(*args, seed=0, record_steps=True)
+        with ActivationStats(net, every=1, sample_size=64):
+            return train(*args, seed=0, record_steps=True)
+
+    assert run(True).step_loss == run(False).step_loss
+
+
+def test_close_removes_every_hook():
+    net = deep_mlp(2, width=4)
+    stats = ActivationStats(net, every=1)
+    stats.close()
+    net(torch.rand(2, 784))
+    assert stats.steps == []
+    assert not net._forward_pre_hooks and not net.act1._forward_hooks
+
+
+def test_named_layers_and_bad_names():
+    net = lenet("batchnorm")
+    stats = ActivationStats(net, activations=["1", "2"], weights=["0"])
+    stats.close()
+    assert list(stats.activations) == ["1", "2"]
+    assert list(stats.weights) == ["0"]
+    with pytest.raises(ValueError, match="no module named"):
+        ActivationStats(net, activations=["conv1"])
+    with pytest.raises(TypeError, match=r"\['2'\]"):
+        ActivationStats(net, activations="2")
+    with pytest.raises(ValueError, match="no weight"):
+        ActivationStats(net, weights=["2"])
+    with pytest.raises(ValueError, match="every"):
+        ActivationStats(net, every=0)
+
+
+def test_norm_outputs_have_no_saturation():
+    net = lenet("batchnorm")
+    X, y = batch()
+    with ActivationStats(net, every=1, activations=["1"]) as stats:
+        F.cross_entropy(net(X), y).backward()
+    series = stats.activations["1"]
+    assert math.isnan(series["saturation"][0])
+    assert series["mean"][0] == pytest.approx(0, abs=1e-5)  # BN output
+
+
+def test_table_and_dict_are_plain():
+    stats, _ = one_sgd_step(deep_mlp(2, width=16))
+    values = stats.to_dict()
+    json.dumps(values)
+    assert run_cached({"test": "stats"}, lambda: values, enabled=False) \
+        is values
+    text = stats.table()
+    assert text.splitlines()[0] == "step 0"
+    assert "act2" in text and "update_ratio" in text
+    assert format_table(values) == text
+    with pytest.raises(ValueError, match="nothing recorded"):
+        ActivationStats(deep_mlp(1, 4)).table()
+
+
+def test_gradient_norms_at_init_shrink_towards_the_input():
+    net = init_xavier(deep_mlp(6, width=32))
+    X, y = batch(32)
+    norms = gradient_norms_at_init(net, X, y)
+    assert list(norms) == [f"linear{i}" for i in range(1, 7)] + ["output"]
+    assert norms["linear1"] < norms["linear6"] / 10
+    assert all(p.grad is None for p in net.parameters())  # net untouched
+
+
+def test_gradient_norms_leave_bn_statistics_alone():
+    net = lenet("batchnorm")
+    X, y = batch()
+    running_mean = net[1].running_mean.clone()
+    norms = gradient_norms_at_init(net, X, y)
+    assert list(norms) == ["0", "4", "9", "12", "15"]
+    assert torch.equal(net[1].running_mean, running_mean)
+
+
+def test_layer_stats_one_step():
+    values = layer_stats(lenet(), *batch())
+    assert values["steps"] == [0]
+    assert list(values["activations"]) == ["2", "6", "11", "14"]
+    assert values["weights"]["0"]["update_ratio"] == [0.0]
