@@ -338,3 +338,25 @@ def test_shipped_mini_is_remade_byte_for_byte(tmp_path, monkeypatch):
         assert (out / f.name).read_bytes() == f.read_bytes(), f.name
     assert (out / "SHA256SUMS").read_text() == \
         (data.mini_dir() / "SHA256SUMS").read_text()
+
+
+@needs_system_copy
+def test_d2l_loader_finds_cache_from_notebooks_folder(tmp_path, monkeypatch):
+    """d2l.load_data_fashion_mnist reads ../data relative to the notebook:
+    after a fetch into <checkout>/data it must not try to download."""
+    import warnings
+    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(SYSTEM_COPY))
+    data.fetch(tmp_path / "data", download=False)
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("d2l tried to download the data")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    from d2l import torch as d2l
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # d2l's 4 workers on a 2-core CPU
+        train_iter, test_iter = d2l.load_data_fashion_mnist(256)
+    assert len(train_iter.dataset) == 60_000 and len(test_iter.dataset) == 10_000
