@@ -344,3 +344,76 @@ def _device(net: nn.Module) -> torch.device:
     for tensor in net.parameters():
         return tensor.device
     return torch.device("cpu")
+
+
+# --------------------------------------------------------------------------
+# What one change does to the layers (chapter 01)
+# --------------------------------------------------------------------------
+def layer_outputs(net: nn.Module, X: torch.Tensor,
+                  names) -> dict[str, torch.Tensor]:
+    """``{name: output}`` of the modules called ``names`` (in that order)
+    for one forward pass of X (B, ...) through a training-mode copy of
+    ``net`` under ``no_grad``: BN layers use the batch statistics, and the
+    net (its running statistics included) is left untouched. The outputs
+    are detached tensors on the net's device, e.g. (B, width) for
+    ``"norm3"`` of :func:`bnlesson.models.deep_mlp`.
+    """
+    model = _training_copy(net)
+    outputs = {}
+    modules = select_layers(model, list(names))
+    handles = [module.register_forward_hook(
+        partial(_keep_output, outputs, name))
+        for name, module in modules.items()]
+    try:
+        with torch.no_grad():
+            model(X.to(_device(model)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: outputs[name] for name in modules}
+
+
+def _keep_output(store, name, module, args, output) -> None:
+    store[name] = output.detach().clone()
+
+
+def sgd_step_change(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
+                    lr: float, layer: str, watch: str | None = None
+                    ) -> dict[str, float]:
+    """How far one plain SGD step moves one layer: the "effective step
+    size" of lecture 26, section 2.
+
+    On a training-mode copy of ``net`` (left untouched): cross-entropy of
+    X (B, ...) and y (B,), backward, one step ``p -= lr * p.grad`` of every
+    parameter, then the same batch again. Returns
+    ``{"loss": loss before the step, "weight": ||dW|| / ||W|| of the
+    module called layer, "output": ||dY|| / ||Y|| of the output Y of the
+    module called watch (default: layer) on the batch}``.
+    """
+    model = _training_copy(net)
+    module = select_layers(model, [layer])[layer]
+    watched = select_layers(model, [watch or layer])[watch or layer]
+    if not isinstance(getattr(module, "weight", None), nn.Parameter):
+        raise ValueError(f"module {layer!r} ({type(module).__name__}) has "
+                         "no weight parameter")
+    seen = []
+    handle = watched.register_forward_hook(
+        lambda m, args, output: seen.append(output.detach().clone()))
+    device = _device(model)
+    X, y = X.to(device), y.to(device)
+    try:
+        weight = module.weight.detach().clone()
+        loss = F.cross_entropy(model(X), y)
+        loss.backward()
+        with torch.no_grad():
+            for param in model.parameters():
+                if param.grad is not None:
+                    param -= lr * param.grad
+            model(X)
+    finally:
+        handle.remove()
+    before, after = seen
+    return {"loss": loss.item(),
+            "weight": ((module.weight.detach() - weight).norm()
+                       / weight.norm()).item(),
+            "output": ((after - before).norm() / before.norm()).item()}

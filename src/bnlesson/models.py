@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import torch
 from torch import nn
 
 from bnlesson.norms import BatchNorm, LectureBatchNorm
@@ -170,3 +171,40 @@ def init_xavier(net: nn.Module) -> nn.Module:
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             nn.init.xavier_uniform_(module.weight)
     return net
+
+
+class GhostBatch(nn.Module):
+    """``net`` run on chunks of ``micro_batch`` examples while training.
+
+    In training mode the input (N, ...) is split into chunks of
+    ``micro_batch`` examples (the last one may be smaller; it must hold at
+    least 2 for a batch-norm layer after a linear layer), ``net`` runs on
+    each chunk and the outputs are concatenated to (N, ...). Every
+    batch-norm layer inside then takes its statistics, and updates its
+    running estimates, per chunk -- as data-parallel training does per
+    device: the "images per GPU" of Wu & He (2018), the "ghost batches" of
+    Hoffer et al. (2017). The loss and the optimizer step still see all N
+    examples, so the optimisation (batch size, learning rate, number of
+    steps) stays the same whatever ``micro_batch`` is. Layers that
+    normalise each example on its own (layer, instance and group norm, or
+    none) give the same outputs and gradients as ``net`` alone, up to
+    floating-point rounding. In ``eval()`` mode the input is not split.
+    """
+
+    def __init__(self, net: nn.Module, micro_batch: int):
+        super().__init__()
+        if not isinstance(micro_batch, int) or micro_batch < 1:
+            raise ValueError(f"micro_batch must be a positive int (examples "
+                             f"per chunk), got {micro_batch!r}")
+        self.net = net
+        self.micro_batch = micro_batch
+
+    def forward(self, X):
+        """X: (N, ...) -> ``net``'s output for all N examples."""
+        if not self.training or len(X) <= self.micro_batch:
+            return self.net(X)
+        return torch.cat([self.net(chunk)
+                          for chunk in X.split(self.micro_batch)])
+
+    def extra_repr(self):
+        return f"micro_batch={self.micro_batch}"

@@ -122,6 +122,38 @@ def plot_layer_bars(ax, values_by_layer: Mapping, *, color: str | None = None,
     return ax
 
 
+
+def plot_sweep(ax, results: Mapping, *, xlabel: str = "learning rate",
+               ylabel: str = "final test accuracy", logx: bool = True,
+               threshold: float | None = None,
+               colors: Mapping | None = None):
+    """One line with markers per variant over a swept setting: ``results``
+    maps a label to ``{x: y}`` (e.g. learning rate -> final test accuracy;
+    any key order). A non-finite y (a diverged run, see
+    :func:`bnlesson.train.sweep_accuracy`) breaks the line and is marked
+    with a cross at y = 0. ``threshold`` draws a dashed horizontal line
+    (e.g. the accuracy that counts as "trains"). Labels that name a variant
+    get its colour unless ``colors`` gives one (see :func:`color_for`)."""
+    for label, values in results.items():
+        xs = np.array(sorted(values), dtype=float)
+        ys = np.array([values[x] for x in sorted(values)], dtype=float)
+        color = (colors or {}).get(label) or COLORS.get(_canonical(label))
+        line, = ax.plot(xs, ys, marker="o", label=str(label), color=color)
+        diverged = ~np.isfinite(ys)
+        if diverged.any():
+            ax.plot(xs[diverged], np.zeros(diverged.sum()), linestyle="none",
+                    marker="x", markersize=9, color=line.get_color(),
+                    label=f"{label}: diverged")
+    if threshold is not None:
+        ax.axhline(threshold, linestyle="--", linewidth=1, color="0.4",
+                   label=f"threshold {threshold:g}")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax
+
 # --------------------------------------------------------------------------
 # The N / C / (H, W) cube of the norm family (Wu & He 2018, Fig. 2)
 # --------------------------------------------------------------------------
@@ -203,3 +235,143 @@ def _label_cube(ax, num_channels: int, num_samples: int,
                         for n in (0, num_samples) for z in (0, height)])
     ax.set_xlim(corners[:, 0].min() - 2.0, corners[:, 0].max() + 1.0)
     ax.set_ylim(corners[:, 1].min() - 1.2, corners[:, 1].max() + 0.3)
+
+
+def plot_layer_series(ax, steps: Sequence, series_by_layer: Mapping, *,
+                      log: bool = True, guide: float | None = None,
+                      ylabel: str | None = None, cmap: str = "viridis",
+                      legend: bool = True):
+    """One line per layer over training steps (Karpathy's update-to-data
+    plot): ``series_by_layer`` maps a layer label to one value per step,
+    ordered from the input layer to the output layer; the colours run
+    through ``cmap`` from the first layer (dark) to the last (light).
+    ``guide`` draws a dashed horizontal reference line (e.g. 1e-3, the rule
+    of thumb for the update-to-data ratio). Log y-axis unless ``log=False``.
+    """
+    from matplotlib import colormaps
+
+    names = list(series_by_layer)
+    for name in names:
+        if len(series_by_layer[name]) != len(steps):
+            raise ValueError(f"layer {name!r} has {len(series_by_layer[name])}"
+                             f" values for {len(steps)} steps")
+    shades = colormaps[cmap](np.linspace(0.0, 0.9, max(len(names), 1)))
+    for name, shade in zip(names, shades):
+        ax.plot(steps, series_by_layer[name], color=shade, label=str(name))
+    if guide is not None:
+        ax.axhline(guide, linestyle="--", linewidth=1, color="black",
+                   label=f"{guide:g}")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if legend:
+        ax.legend(fontsize="x-small", ncol=2)
+    return ax
+
+
+# --------------------------------------------------------------------------
+# Reading the cube back, and sweeps over batch sizes (chapter 04)
+# --------------------------------------------------------------------------
+def cube_shaded_columns(ax) -> set[tuple[int, int]]:
+    """The (channel, sample) columns that :func:`draw_norm_cube` shaded on
+    ``ax``, read back from the drawn patches (not recomputed), so that a
+    notebook can check the picture against what the code normalises
+    together. ``ax`` must hold one cube and nothing else drawn as patches.
+    """
+    from matplotlib.colors import to_rgba
+
+    x0, y0 = _project(0, 0, 0)
+    dx_n, dy_n = (a - b for a, b in zip(_project(0, 1, 0), (x0, y0)))
+    white = to_rgba("white")
+    shaded = set()
+    # Each column adds three faces, front first; the front face's first
+    # corner is the projection of (c, n, 0).
+    for front in ax.patches[::3]:
+        if to_rgba(front.get_facecolor()) == white:
+            continue
+        x, y = front.get_xy()[0]
+        n = (y - y0) / dy_n
+        c = x - x0 - dx_n * n
+        shaded.add((int(round(c)), int(round(n))))
+    return shaded
+
+
+def plot_batch_size_sweep(ax, results: Mapping, *,
+                          xlabel: str = "images per batch",
+                          ylabel: str = "test error",
+                          colors: Mapping | None = None):
+    """Metric against batch size on a log2 axis, one line per variant:
+    ``results`` maps a label to ``{batch_size: values}``, where values is
+    one number or one per seed. The line joins the means over seeds, a band
+    spans their minimum to maximum, ticks sit at the batch sizes. Labels
+    that name a variant get its colour unless ``colors`` gives one (see
+    :func:`color_for`)."""
+    from matplotlib.ticker import NullLocator
+
+    sizes = set()
+    for label, values in results.items():
+        xs = sorted(values)
+        if not xs:
+            raise ValueError(f"variant {label!r} has no batch sizes")
+        runs = [np.atleast_1d(np.asarray(values[x], dtype=float)) for x in xs]
+        color = (colors or {}).get(label) or COLORS.get(_canonical(label))
+        line, = ax.plot(xs, [r.mean() for r in runs], marker="o",
+                        label=str(label), color=color)
+        if any(len(r) > 1 for r in runs):
+            ax.fill_between(xs, [r.min() for r in runs],
+                            [r.max() for r in runs], color=line.get_color(),
+                            alpha=0.2, linewidth=0)
+        sizes.update(xs)
+    ax.set_xscale("log", base=2)
+    ticks = sorted(sizes)
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax
+
+
+# --------------------------------------------------------------------------
+# Sequences: estimates, gains, errors (chapter 05)
+# --------------------------------------------------------------------------
+def plot_lines(ax, series: Mapping, *, x: Sequence | None = None,
+               styles: Mapping | None = None, xlabel: str | None = None,
+               ylabel: str | None = None, logx: bool = False,
+               logy: bool = False, legend: bool = True):
+    """One line per entry of ``series``: a label maps to its y values, or
+    to a pair ``(x, y)``. Entries given as y values share ``x`` (default
+    1, 2, ..., e.g. the step k of a recursive estimate). ``styles`` maps a
+    label to Matplotlib keyword arguments for that line (e.g.
+    ``{"linestyle": "none", "marker": "."}`` for raw measurements, or
+    ``{"color": "C1", "linestyle": "--"}``); labels that name a variant
+    (see :func:`color_for`) get its colour unless their style sets one.
+    """
+    for label, values in series.items():
+        if (isinstance(values, tuple) and len(values) == 2
+                and hasattr(values[0], "__len__")):
+            xs, ys = values
+        else:
+            ys = values
+            xs = x if x is not None else range(1, len(ys) + 1)
+        if len(xs) != len(ys):
+            raise ValueError(f"series {label!r} has {len(ys)} values for "
+                             f"{len(xs)} x values")
+        style = dict((styles or {}).get(label, {}))
+        if "color" not in style and _canonical(label) is not None:
+            style["color"] = COLORS[_canonical(label)]
+        ax.plot(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float),
+                label=str(label), **style)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if legend:
+        ax.legend()
+    return ax

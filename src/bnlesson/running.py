@@ -12,6 +12,7 @@ with a different gain K_k: 1/k (:func:`cumulative_mean`), a constant
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from typing import NamedTuple
 
@@ -22,12 +23,16 @@ from bnlesson.norms import BatchNorm
 
 __all__ = [
     "PopulationStats",
+    "batch_stats_accuracy",
+    "batch_stats_forward",
     "cumulative_mean",
     "ema",
     "gain_filter",
     "kalman_1d",
     "population_stats",
     "precise_bn",
+    "reestimate_running_stats",
+    "running_stats_error",
     "steady_state_gain",
 ]
 
@@ -389,4 +394,135 @@ def precise_bn(model, data_iter, num_batches=None):
         layer = layers[name]
         stats, _ = _collect(model, {name: layer}, data_iter, num_batches)
         _set_running_stats(layer, stats[name])
+    return model
+
+
+# --------------------------------------------------------------------------
+# Running, recomputed and batch statistics side by side (chapter 05).
+# --------------------------------------------------------------------------
+
+def running_stats_error(model, stats) -> dict[str, dict[str, float]]:
+    """How far each layer's stored statistics are from exact ones.
+
+    Args:
+        model: holds the batch-norm layers named in ``stats``.
+        stats: module name -> :class:`PopulationStats`, e.g. from
+            :func:`population_stats`.
+
+    Returns:
+        module name -> ``{"mean": ..., "std": ...}``, averages over the
+        channels of ``|stored mean - mean| / std`` (the mean's error in
+        units of the population standard deviation, the scale BN divides
+        by) and of ``|stored std / std - 1|`` (relative error of the
+        standard deviation; the unbiased population variance is the
+        reference, as PyTorch stores the unbiased one).
+    """
+    errors = {}
+    modules = dict(model.named_modules())
+    for name, population in stats.items():
+        layer = modules[name]
+        if isinstance(layer, BatchNorm):
+            mean, var = layer.moving_mean, layer.moving_var
+        else:
+            mean, var = layer.running_mean, layer.running_var
+        std = population.unbiased_var.sqrt()  # (C,) float64
+        mean = mean.detach().double().reshape(-1).to(std.device)
+        var = var.detach().double().reshape(-1).to(std.device)
+        errors[name] = {
+            "mean": ((mean - population.mean).abs() / std).mean().item(),
+            "std": (var.sqrt() / std - 1).abs().mean().item()}
+    return errors
+
+
+def reestimate_running_stats(model, data_iter, momentum=None,
+                             num_batches=None):
+    """Feed batches through ``model`` in training mode, weights frozen, so
+    that its ``nn.BatchNorm*`` layers update their running statistics.
+
+    This is how the running estimates are usually re-computed after the
+    weights changed (``torch.optim.swa_utils.update_bn`` does it with
+    ``momentum=None``).
+
+    Args:
+        model: contains ``nn.BatchNorm1d/2d/3d`` layers; modified in place,
+            its train/eval modes and the layers' momenta are restored.
+        data_iter: batches ``X`` or ``(X, y)``.
+        momentum: PyTorch's convention, the weight of the NEW batch
+            statistic (d2l's momentum is ``1 - momentum``). A number keeps
+            the current running statistics as the starting point of the
+            EMA; ``None`` resets them first and takes the cumulative
+            average (gain 1/k) of the batches' statistics.
+        num_batches: use only the first ``num_batches`` batches.
+
+    Returns:
+        The model.
+    """
+    layers = _bn_layers(model)
+    for name, layer in layers.items():
+        if not isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d,
+                                  nn.BatchNorm3d)):
+            raise TypeError(
+                f"layer {name!r} is a {type(layer).__name__}; "
+                "reestimate_running_stats handles nn.BatchNorm1d/2d/3d "
+                "(PyTorch's momentum convention), convert it with "
+                "BatchNorm.to_torch() first")
+    if momentum is not None and not 0.0 <= momentum <= 1.0:
+        raise ValueError(
+            f"momentum is PyTorch's weight of the new value and must lie in "
+            f"[0, 1] (or None for the cumulative average), got {momentum}")
+    momenta = {layer: layer.momentum for layer in layers.values()}
+    modes = {module: module.training for module in model.modules()}
+    try:
+        for layer in layers.values():
+            layer.momentum = momentum
+            if momentum is None:
+                layer.reset_running_stats()
+        model.train()
+        with torch.no_grad():
+            _run(model, data_iter, num_batches)
+    finally:
+        for layer, value in momenta.items():
+            layer.momentum = value
+        for module, training in modes.items():
+            module.training = training
+    return model
+
+
+def batch_stats_forward(model, X) -> torch.Tensor:
+    """The output of ``model`` for X (B, ...) with every batch-norm layer
+    normalising by the statistics of X itself -- what a forgotten
+    ``model.eval()`` does at test time. Runs on a copy (other layers in
+    eval mode), so the model and its running statistics stay unchanged.
+    A batch-norm layer after a linear layer needs B >= 2.
+    """
+    model = _batch_stats_copy(model)
+    with torch.no_grad():
+        return model(X.to(_model_device(model)))
+
+
+def batch_stats_accuracy(model, data_iter) -> float:
+    """Accuracy over ``data_iter`` (batches ``(X, y)``) when every
+    batch-norm layer uses the statistics of the test batch itself, as with
+    a forgotten ``model.eval()``: the prediction for one image then depends
+    on the other images of its batch, and on the batch size. The model is
+    left unchanged (see :func:`batch_stats_forward`).
+    """
+    model = _batch_stats_copy(model)
+    device = _model_device(model)
+    correct, total = 0, 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            y = y.to(device)
+            correct += (model(X.to(device)).argmax(dim=1) == y).sum().item()
+            total += len(y)
+    if total == 0:
+        raise ValueError("data_iter gave no examples")
+    return correct / total
+
+
+def _batch_stats_copy(model):
+    """A copy of ``model`` in eval mode except its batch-norm layers."""
+    model = copy.deepcopy(model).eval()
+    for layer in _bn_layers(model).values():
+        layer.train()
     return model

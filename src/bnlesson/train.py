@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -589,3 +590,29 @@ def _flatten(tree: dict, prefix: str = ""):
             yield from _flatten(value, f"{prefix}{key}/")
         else:
             yield f"{prefix}{key}", value
+
+
+# --------------------------------------------------------------------------
+# Learning-rate sweeps
+# --------------------------------------------------------------------------
+def sweep_accuracy(history: History) -> float:
+    """The final test accuracy of one run of a sweep, or ``nan`` if the run
+    diverged (a non-finite training loss in any epoch): the "accuracy" of a
+    net whose weights are inf/NaN says nothing, so a sweep must not count
+    it as trained."""
+    if not all(math.isfinite(loss) for loss in history.train_loss):
+        return math.nan
+    return history.final["test_acc"]
+
+
+def largest_trainable_lr(final_acc, threshold: float) -> float | None:
+    """The largest learning rate that "trains": ``final_acc`` maps each
+    learning rate to the final test accuracy of its run (``nan`` for a
+    diverged run, see :func:`sweep_accuracy`); a rate trains when its
+    accuracy is ``>= threshold`` (NaN never does). The keys need not be
+    sorted, and a rate too small to train does not hide larger ones that
+    do. None if no rate trains.
+    """
+    trained = [lr for lr, acc in final_acc.items()
+               if not math.isnan(acc) and acc >= threshold]
+    return max(trained) if trained else None
