@@ -178,6 +178,7 @@ def test_evaluate_accuracy_counts_and_restores_the_mode():
 # Progress
 # --------------------------------------------------------------------------
 def test_progress_defaults(monkeypatch):
+    monkeypatch.delenv("BNLESSON_PROGRESS", raising=False)  # set by conftest
     assert not progress_enabled()  # under pytest
     assert progress_enabled(True) and not progress_enabled(False)
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
