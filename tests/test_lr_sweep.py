@@ -6,12 +6,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
-from bnlesson.plotting import COLORS, FIGSIZE, plot_sweep  # noqa: E402
+from bnlesson.plotting import COLORS, plot_sweep  # noqa: E402
 from bnlesson.train import (History, largest_trainable_lr,  # noqa: E402
                             sweep_accuracy)
 
@@ -43,15 +42,6 @@ def test_largest_trainable_lr(final_acc, threshold, expected):
     assert largest_trainable_lr(final_acc, threshold) == expected
 
 
-@pytest.fixture
-def ax(monkeypatch):
-    def no_show(*args, **kwargs):
-        raise AssertionError("helpers must not call plt.show()")
-
-    monkeypatch.setattr(plt, "show", no_show)
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    yield ax
-    plt.close(fig)
 
 
 def test_plot_sweep_lines_diverged_marks_and_threshold(ax):

@@ -4,7 +4,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -13,20 +12,11 @@ from torch.nn import functional as F  # noqa: E402
 
 from bnlesson.models import GhostBatch, lenet  # noqa: E402
 from bnlesson.norms import stats_group_ids  # noqa: E402
-from bnlesson.plotting import (CUBE_METHODS, FIGSIZE, color_for,  # noqa: E402
+from bnlesson.plotting import (CUBE_METHODS, color_for,  # noqa: E402
                                cube_shaded_columns, draw_norm_cube,
                                plot_batch_size_sweep)
 
 
-@pytest.fixture
-def ax(monkeypatch):
-    def no_show(*args, **kwargs):
-        raise AssertionError("helpers must not call plt.show()")
-
-    monkeypatch.setattr(plt, "show", no_show)
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    yield ax
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------

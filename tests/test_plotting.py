@@ -3,26 +3,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
 from bnlesson.models import NORM_CHOICES  # noqa: E402
-from bnlesson.plotting import (COLORS, CUBE_METHODS, FIGSIZE,  # noqa: E402
+from bnlesson.plotting import (COLORS, CUBE_METHODS,  # noqa: E402
                                color_for, draw_norm_cube, plot_curves,
                                plot_layer_bars, plot_percentiles)
 from bnlesson.train import History  # noqa: E402
 
 
-@pytest.fixture
-def ax(monkeypatch):
-    def no_show(*args, **kwargs):
-        raise AssertionError("helpers must not call plt.show()")
-
-    monkeypatch.setattr(plt, "show", no_show)
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    yield ax
-    plt.close(fig)
 
 
 def test_every_norm_variant_has_a_colour():

@@ -1,0 +1,20 @@
+"""Fixtures shared by the unit tests."""
+import matplotlib
+
+matplotlib.use("Agg")  # no display; set before pyplot is imported
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from bnlesson.plotting import FIGSIZE  # noqa: E402
+
+
+@pytest.fixture
+def ax(monkeypatch):
+    def no_show(*args, **kwargs):
+        raise AssertionError("helpers must not call plt.show()")
+
+    monkeypatch.setattr(plt, "show", no_show)
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    yield ax
+    plt.close(fig)
