@@ -81,10 +81,35 @@ def use_png_figures(dpi: int = FIGURE_DPI) -> None:
         set_matplotlib_formats("png")
 
 
+def use_deterministic_gpu(device: torch.device) -> None:
+    """On a CUDA device, pick deterministic kernels (cuDNN's and cuBLAS's),
+    so that two runs of the same training give the same numbers there too.
+
+    Without this, GPU kernels that sum with atomic additions (e.g. cuDNN's
+    weight gradients) round differently from run to run, and two trainings
+    a chapter claims to be identical drift apart. Ops with no deterministic
+    version only warn. Does nothing on the CPU, whose kernels are already
+    deterministic for a fixed thread count (and where PyTorch's
+    deterministic mode would fill every new tensor, which costs time).
+    """
+    if device.type != "cuda":
+        return
+    # cuBLAS reads this when its first handle is made, i.e. at the first
+    # matrix product, which comes after the setup cell.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
+
+
 def setup(seed: int = 0, num_threads: int = NUM_THREADS) -> torch.device:
-    """One call for a notebook's setup cell: threads, seeds, PNG figures;
-    returns the device to train on (the GPU when present)."""
+    """One call for a notebook's setup cell: threads, seeds, PNG figures,
+    deterministic GPU kernels; returns the device to train on (the GPU
+    when present)."""
     set_threads(num_threads)
     set_seed(seed)
     use_png_figures()
-    return get_device()
+    device = get_device()
+    use_deterministic_gpu(device)
+    return device
