@@ -49,7 +49,10 @@ def execute(path: Path, out_dir: Path, profile: str, timeout: int):
     os.environ["BNLESSON_PROFILE"] = profile
     # "python3" is the kernel of the interpreter running this command, so
     # the run uses this environment whatever kernels are registered.
+    # The kernel's own log (e.g. ipykernel's notice that it listens on
+    # local TCP) is noise here; cell output and errors are unaffected.
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     error = None
