@@ -5,6 +5,7 @@ matplotlib.use("Agg")  # no display; set before pyplot is imported
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from bnlesson.plotting import FIGSIZE  # noqa: E402
 
@@ -18,3 +19,14 @@ def ax(monkeypatch):
     fig, ax = plt.subplots(figsize=FIGSIZE)
     yield ax
     plt.close(fig)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One PyTorch thread for a module of tests on tiny models: as fast as
+    two, and no stall when other processes hold the second core. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -16,14 +16,8 @@ from bnlesson.models import deep_mlp, init_xavier, lenet
 from bnlesson.train import run_cached, train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is as fast as two, and does not stall when
-    other processes hold the second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one thread is as fast as two (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

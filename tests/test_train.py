@@ -15,14 +15,8 @@ from bnlesson.train import (History, cache_enabled, config_key,
                             run_cache_dir, run_cached, train)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is as fast as two, and does not stall when
-    other processes hold the second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one thread is as fast as two (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_data(num_examples=96, seed=0):
