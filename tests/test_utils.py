@@ -40,3 +40,19 @@ def test_deterministic_gpu_mode_leaves_the_cpu_alone():
     before = torch.are_deterministic_algorithms_enabled()
     utils.use_deterministic_gpu(torch.device("cpu"))
     assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_figure_alt_text_lists_the_panel_titles():
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2)
+    left.set_title("loss")
+    right.set_title("accuracy")
+    assert utils.figure_alt_text(fig) == "[figure: loss | accuracy]"
+    plt.close(fig)
+    right.set_title("")
+    right.set(xlabel="epoch", ylabel="accuracy")
+    assert utils.figure_alt_text(fig) == "[figure: loss | accuracy vs epoch]"
+    plt.close(fig)
+    fig, _ = plt.subplots(1, 3)
+    assert utils.figure_alt_text(fig) == "[figure, 3 panels]"
+    plt.close(fig)

@@ -77,8 +77,30 @@ def use_png_figures(dpi: int = FIGURE_DPI) -> None:
     shell = get_ipython()
     if shell is not None and "IPKernelApp" in shell.config:
         shell.run_line_magic("matplotlib", "inline")
+        from matplotlib.figure import Figure
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats("png")
+        # The text shown beside each PNG (text-only viewers, diffs, nbval):
+        # the panels' titles instead of "<Figure size 648x216 with 2 Axes>".
+        shell.display_formatter.formatters["text/plain"].for_type(
+            Figure, lambda fig, printer, cycle: printer.text(
+                figure_alt_text(fig)))
+
+
+def figure_alt_text(fig) -> str:
+    """A short text stand-in for a figure, one entry per panel: its title,
+    else "y label vs x label": ``"[figure: loss | accuracy vs epoch]"``;
+    ``"[figure, 3 panels]"`` when no panel has either."""
+    panels = []
+    for ax in fig.axes:
+        if ax.get_title():
+            panels.append(ax.get_title())
+        elif ax.get_ylabel() and ax.get_xlabel():
+            panels.append(f"{ax.get_ylabel()} vs {ax.get_xlabel()}")
+    if panels:
+        return "[figure: " + " | ".join(panels) + "]"
+    count = len(fig.axes)
+    return f"[figure, {count} panel{'s' if count != 1 else ''}]"
 
 
 def use_deterministic_gpu(device: torch.device) -> None:
