@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lessons test data bench assignments clean
+.PHONY: setup lessons test test-portable data bench assignments clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,13 @@ lessons: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The chapters' nbval pass as another CPU runs them: AVX2 kernels, oneDNN
+# up to AVX2, one thread, no run cache (see README, "What the regression
+# run compares").
+test-portable: $(STAMP)
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 \
+	BNLESSON_NO_CACHE=1 $(PY) -m pytest notebooks
 
 data: $(STAMP)
 	$(PY) -m bnlesson.data fetch

@@ -33,7 +33,6 @@ from torch.nn import functional as F  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from bnlesson.norms import batch_norm_closed_form  # noqa: E402
-from bnlesson.utils import NUM_THREADS, set_threads  # noqa: E402
 
 SHAPES = [(256, 120), (256, 16, 8, 8), (64, 64, 56, 56)]
 TARGET = 1.5
@@ -128,7 +127,6 @@ def main(argv=None) -> int:
                         help="timed blocks per measurement (fastest counts)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    set_threads(NUM_THREADS)
     print(f"forward + backward, {torch.get_num_threads()} threads, {device},"
           f" best of {args.repeat} blocks")
     print(f"{'shape':18s} {'closed ms':>10s} {'torch ms':>9s} {'ratio':>6s}"

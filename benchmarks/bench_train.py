@@ -9,7 +9,7 @@ examples/s) and the lecture's from-scratch BN (target >= 2.0x). Each side is
 the wall time of a whole one-epoch call (training pass with its data
 loading, plus the test evaluation): d2l's own "examples/sec" excludes the
 time spent waiting for its loader, so it is printed but not compared. Both
-run with the same thread count (``bnlesson.utils.NUM_THREADS``), on the CPU
+run with PyTorch's thread count (all cores, or ``OMP_NUM_THREADS``), on the CPU
 unless ``--device`` says otherwise. The two sides alternate ``--repeat``
 times and the fastest run of each counts: on a shared machine other load
 only ever adds time.
@@ -48,7 +48,6 @@ import torch  # noqa: E402
 from bnlesson.data import load_fashion_mnist, repo_root  # noqa: E402
 from bnlesson.models import lenet  # noqa: E402
 from bnlesson.train import train  # noqa: E402
-from bnlesson.utils import NUM_THREADS, set_threads  # noqa: E402
 
 LR, NUM_EPOCHS, BATCH_SIZE = 1.0, 1, 256
 #: Minimum speed-up over d2l.train_ch6, per norm variant.
@@ -145,7 +144,6 @@ def main(argv=None) -> int:
                         help="runs per side; the fastest counts (default 2)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    set_threads(NUM_THREADS)
     warm_up(device)
     print(f"LeNet, 1 epoch, full Fashion-MNIST, lr {LR}, batch {BATCH_SIZE},"
           f" {torch.get_num_threads()} threads, {device}, best of "

@@ -15,11 +15,6 @@ def test_set_seed_fixes_every_generator():
     assert first[0] == second[0] and torch.equal(first[1], second[1])
 
 
-def test_set_threads_rejects_zero():
-    with pytest.raises(ValueError, match="num_threads must be >= 1"):
-        utils.set_threads(0)
-
-
 def test_device_can_be_forced(monkeypatch):
     monkeypatch.setenv("BNLESSON_DEVICE", "cpu")
     assert utils.get_device() == torch.device("cpu")

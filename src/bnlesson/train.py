@@ -530,8 +530,7 @@ def _run_config(cache, net, train_iter, test_iter, num_epochs, lr, init,
             "initial_state": _fingerprint(_net_state(net)),
             "batch_size": getattr(train_iter, "batch_size", None),
             "train_batches": _length(train_iter),
-            "test_batches": _length(test_iter), "device": device.type,
-            "threads": torch.get_num_threads()}
+            "test_batches": _length(test_iter), "device": device.type}
 
 
 def _cached_fit(net, config, fit, device) -> History:

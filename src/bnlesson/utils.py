@@ -1,8 +1,9 @@
 """Reproducibility and device helpers shared by every chapter.
 
-The notebooks are regression-tested with strict nbval, so a rerun must print
-the same digits: seeds are fixed and so is the number of CPU threads (the
-order of floating-point reductions depends on it).
+Seeds are fixed, so a rerun on the same machine repeats. The thread count is
+left to PyTorch (all cores, or ``OMP_NUM_THREADS`` / ``torch.set_num_threads``
+set before ``setup``): other CPUs and thread counts change the last digits,
+which the regression run tolerates (see ``tests/nbval_numeric.py``).
 """
 from __future__ import annotations
 
@@ -12,23 +13,11 @@ import random
 import numpy as np
 import torch
 
-#: Threads used for CPU math. Fixed (not "all cores") so results do not
-#: depend on the machine's core count; 2 matches a small laptop and CI.
-NUM_THREADS = int(os.environ.get("BNLESSON_THREADS", "2"))
-
-
 def set_seed(seed: int = 0) -> None:
     """Seed Python's, NumPy's and PyTorch's random generators."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def set_threads(num_threads: int = NUM_THREADS) -> None:
-    """Fix PyTorch's intra-op thread count (results depend on it)."""
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-    torch.set_num_threads(num_threads)
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -125,11 +114,10 @@ def use_deterministic_gpu(device: torch.device) -> None:
     torch.utils.deterministic.fill_uninitialized_memory = False
 
 
-def setup(seed: int = 0, num_threads: int = NUM_THREADS) -> torch.device:
-    """One call for a notebook's setup cell: threads, seeds, PNG figures,
+def setup(seed: int = 0) -> torch.device:
+    """One call for a notebook's setup cell: seeds, PNG figures,
     deterministic GPU kernels; returns the device to train on (the GPU
-    when present)."""
-    set_threads(num_threads)
+    when present). CPU threads stay as PyTorch chose them."""
     set_seed(seed)
     use_png_figures()
     device = get_device()

@@ -1,0 +1,105 @@
+"""nbval, with numbers compared to a tolerance stored in the cell.
+
+Strict nbval compares every output as exact text. Another CPU or thread
+count changes the last digits of a trained network's numbers, so a cell may
+carry, in its metadata, how far its printed numbers may move::
+
+    "nbval_tolerance": {"abs": 0.02, "decades": 1}
+
+- ``abs``: fixed-point numbers (``0.516``, ``42``) may differ by this much;
+- ``decades``: numbers in e-notation (``3.2e-07``, ``<= 1e-06``) may differ
+  by this factor of ten, as a power (1: 1e-07 may print as 1e-06, not 1e-05).
+
+Everything else is compared exactly, as nbval does: the text around the
+numbers (labels, columns, rows, lines), how many numbers there are, stderr,
+which outputs exist (a figure that disappears). Cells without the key are
+exact. The tolerances are measured, not guessed: ``tests/spread.py``.
+
+How: before nbval compares a cell, each new number within tolerance of the
+stored one is replaced by the stored text, so nbval's own comparison and
+diff report what is left, i.e. exactly the numbers that moved too far.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import re
+
+from nbval.plugin import IPyNbCell
+
+#: A number that is not part of a name (``conv1``, ``K_200``, ``x100``).
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+KEY = "nbval_tolerance"
+#: Outputs nbval does not compare (figures as PNG, widget ids).
+NOT_COMPARED = ("image/png", "image/jpeg",
+                "application/vnd.jupyter.widget-view+json")
+
+
+def split_numbers(text: str) -> tuple[list[str], list[str]]:
+    """The text between the numbers, and the numbers, both as strings."""
+    return NUMBER.split(text), NUMBER.findall(text)
+
+
+def within(ref: str, new: str, tol: dict) -> bool:
+    """Whether the printed number ``new`` is within ``tol`` of ``ref``."""
+    if ref == new:
+        return True
+    x, y = float(ref), float(new)
+    if "e" in (ref + new).lower():
+        if x == 0 or y == 0 or (x > 0) != (y > 0):
+            return False
+        return abs(math.log10(x / y)) <= tol.get("decades", 0) + 1e-9
+    return abs(x - y) <= tol.get("abs", 0) * (1 + 1e-9)
+
+
+def reconcile(ref: str, new: str, tol: dict) -> str:
+    """``new`` with each number that is within ``tol`` of ``ref``'s number
+    at the same place written as in ``ref``; unchanged if the text around
+    the numbers differs."""
+    ref_text, ref_nums = split_numbers(ref)
+    new_text, new_nums = split_numbers(new)
+    if ref_text != new_text:
+        return new
+    out = [new_text[0]]
+    for r, n, text in zip(ref_nums, new_nums, new_text[1:]):
+        out += [r if within(r, n, tol) else n, text]
+    return "".join(out)
+
+
+def _texts(outputs):
+    """(key, text) of every compared text output, in nbval's order."""
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            yield out["name"], out, "text"
+        for mime, value in out.get("data", {}).items():
+            if mime not in NOT_COMPARED and isinstance(value, str):
+                yield mime, out["data"], mime
+
+
+def compared_texts(cell):
+    """[(key, text)] of a cell's compared outputs; None if nbval ignores
+    the cell's output."""
+    tags = cell.metadata.get("tags", [])
+    if {"nbval-ignore-output", "nbval-skip"} & set(tags) or \
+            "NBVAL_IGNORE_OUTPUT" in cell.source or "NBVAL_SKIP" in cell.source:
+        return None
+    return [(key, holder[field]) for key, holder, field in _texts(cell.outputs)]
+
+
+_compare_outputs = IPyNbCell.compare_outputs
+
+
+def compare_outputs(self, test, ref, skip_compare=None):
+    tol = self.cell.metadata.get(KEY)
+    if tol:
+        test = copy.deepcopy(test)
+        refs = {}
+        for key, holder, field in _texts(ref):
+            refs.setdefault(key, []).append(holder[field])
+        for key, holder, field in _texts(test):
+            if refs.get(key):
+                holder[field] = reconcile(refs[key].pop(0), holder[field], tol)
+    return _compare_outputs(self, test, ref, skip_compare)
+
+
+IPyNbCell.compare_outputs = compare_outputs
