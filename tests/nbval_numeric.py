@@ -4,16 +4,19 @@ Strict nbval compares every output as exact text. Another CPU or thread
 count changes the last digits of a trained network's numbers, so a cell may
 carry, in its metadata, how far its printed numbers may move::
 
-    "nbval_tolerance": {"abs": 0.02, "decades": 1}
+    "nbval_tolerance": {"abs": 0.02, "int": 1, "decades": 1, "zero": 1e-06}
 
-- ``abs``: fixed-point numbers (``0.516``, ``42``) may differ by this much;
-- ``decades``: numbers in e-notation (``3.2e-07``, ``<= 1e-06``) may differ
-  by this factor of ten, as a power (1: 1e-07 may print as 1e-06, not 1e-05).
+- ``abs``: numbers with a decimal point (``0.516``) may differ by this much;
+- ``int``: whole numbers (``42``) by this much;
+- ``decades``: numbers in e-notation (``3.2e-07``, ``<= 1e-06``) by this
+  power of ten (1: 1e-07 may print as 1e-06, not as 1e-05);
+- ``zero``: an exact ``0`` may print as an e-notation number up to this.
 
 Everything else is compared exactly, as nbval does: the text around the
-numbers (labels, columns, rows, lines), how many numbers there are, stderr,
-which outputs exist (a figure that disappears). Cells without the key are
-exact. The tolerances are measured, not guessed: ``tests/spread.py``.
+numbers (labels, columns, rows, lines; only the width of runs of spaces,
+which a wider number shifts, may change), how many numbers there are,
+stderr, which outputs exist (a figure that disappears). Cells without the
+key are exact. The tolerances are measured, not guessed: ``tests/spread.py``.
 
 How: before nbval compares a cell, each new number within tolerance of the
 stored one is replaced by the stored text, so nbval's own comparison and
@@ -27,8 +30,10 @@ import re
 
 from nbval.plugin import IPyNbCell
 
-#: A number that is not part of a name (``conv1``, ``K_200``, ``x100``).
-NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+#: A number that is not part of a name (``conv1``, ``K_200``, ``x100``),
+#: with the "<= " of a bound (``<= 1e-06``, which may also print as ``0``).
+NUMBER = re.compile(
+    r"(?<![\w.])(?:<= )?[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 KEY = "nbval_tolerance"
 #: Outputs nbval does not compare (figures as PNG, widget ids).
 NOT_COMPARED = ("image/png", "image/jpeg",
@@ -40,16 +45,35 @@ def split_numbers(text: str) -> tuple[list[str], list[str]]:
     return NUMBER.split(text), NUMBER.findall(text)
 
 
+def same_text(a: list[str], b: list[str]) -> bool:
+    """Whether two lists of text pieces agree, up to the width of spaces."""
+    return [re.sub(" +", " ", x) for x in a] == \
+        [re.sub(" +", " ", x) for x in b]
+
+
+def value(number: str) -> float:
+    """The value of a printed number (a bound ``<= x`` counts as x)."""
+    return float(number.removeprefix("<= "))
+
+
+def kind(number: str) -> str:
+    """How a printed number is compared: "decades", "int" or "abs"."""
+    if "e" in number.lower():
+        return "decades"
+    return "abs" if "." in number else "int"
+
+
 def within(ref: str, new: str, tol: dict) -> bool:
     """Whether the printed number ``new`` is within ``tol`` of ``ref``."""
     if ref == new:
         return True
-    x, y = float(ref), float(new)
-    if "e" in (ref + new).lower():
-        if x == 0 or y == 0 or (x > 0) != (y > 0):
-            return False
-        return abs(math.log10(x / y)) <= tol.get("decades", 0) + 1e-9
-    return abs(x - y) <= tol.get("abs", 0) * (1 + 1e-9)
+    x, y = value(ref), value(new)
+    if "decades" in (kind(ref), kind(new)):
+        if x == 0 or y == 0:
+            return abs(x + y) <= tol.get("zero", 0)
+        return (x > 0) == (y > 0) and \
+            abs(math.log10(x / y)) <= tol.get("decades", 0) + 1e-9
+    return abs(x - y) <= tol.get(kind(ref), 0) * (1 + 1e-9)
 
 
 def reconcile(ref: str, new: str, tol: dict) -> str:
@@ -58,10 +82,10 @@ def reconcile(ref: str, new: str, tol: dict) -> str:
     the numbers differs."""
     ref_text, ref_nums = split_numbers(ref)
     new_text, new_nums = split_numbers(new)
-    if ref_text != new_text:
+    if not same_text(ref_text, new_text):
         return new
-    out = [new_text[0]]
-    for r, n, text in zip(ref_nums, new_nums, new_text[1:]):
+    out = [ref_text[0]]
+    for r, n, text in zip(ref_nums, new_nums, ref_text[1:]):
         out += [r if within(r, n, tol) else n, text]
     return "".join(out)
 
@@ -83,7 +107,13 @@ def compared_texts(cell):
     if {"nbval-ignore-output", "nbval-skip"} & set(tags) or \
             "NBVAL_IGNORE_OUTPUT" in cell.source or "NBVAL_SKIP" in cell.source:
         return None
-    return [(key, holder[field]) for key, holder, field in _texts(cell.outputs)]
+    streams, data = {}, []  # nbval joins a cell's streams by name
+    for key, holder, field in _texts(cell.outputs):
+        if field == "text":
+            streams[key] = streams.get(key, "") + holder[field]
+        else:
+            data.append((key, holder[field]))
+    return list(streams.items()) + data
 
 
 _compare_outputs = IPyNbCell.compare_outputs

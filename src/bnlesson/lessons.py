@@ -5,7 +5,8 @@
     python -m bnlesson.lessons 03 05           # only chapters 03 and 05
 
 Executed copies go to ``build/lessons/<profile>/`` (the committed notebooks
-are never overwritten). Exit status 1 if any chapter fails.
+are never overwritten unless ``--out notebooks``), without execution
+timestamps or progress-bar widgets. Exit status 1 if any chapter fails.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ def execute(path: Path, out_dir: Path, profile: str, timeout: int):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    metadata = dict(nb.metadata)  # nbclient writes its own kernelspec
     os.environ["BNLESSON_PROFILE"] = profile
     # "python3" is the kernel of the interpreter running this command, so
     # the run uses this environment whatever kernels are registered.
@@ -61,9 +63,23 @@ def execute(path: Path, out_dir: Path, profile: str, timeout: int):
     except Exception as exc:  # report and go on with the next chapter
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"
     seconds = time.perf_counter() - start
+    nb.metadata = metadata
     out_dir.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out_dir / path.name)
+    nbformat.write(clean(nb), out_dir / path.name)
     return seconds, error
+
+
+def clean(nb):
+    """Drop what only this run has: execution timestamps, widget state and
+    progress-bar widgets (nbval ignores them; they bloat the file)."""
+    widget = "application/vnd.jupyter.widget-view+json"
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs
+                            if widget not in o.get("data", {})]
+    nb.metadata.pop("widgets", None)
+    return nb
 
 
 def main(argv=None) -> int:
