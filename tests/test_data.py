@@ -88,6 +88,38 @@ def _leftovers(folder: Path):
     return sorted(p.name for p in folder.rglob("*.part")) if folder.exists() else []
 
 
+def _fill(folder: Path, files: dict, gz: bool = False) -> Path:
+    """Write ``files`` ({name: bytes}) into ``folder``, gzipped if ``gz``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, raw in files.items():
+        if gz:
+            (folder / (name + ".gz")).write_bytes(gzip.compress(raw))
+        else:
+            (folder / name).write_bytes(raw)
+    return folder
+
+
+@pytest.fixture
+def system_copy(tmp_path, fake_full, monkeypatch):
+    """A system copy of the fake full set (plain IDX files), in use."""
+    folder = _fill(tmp_path / "system", fake_full)
+    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(folder))
+    return folder
+
+
+def _flipped(raw: bytes) -> bytes:
+    """``raw`` with its last byte changed: same size, wrong checksum."""
+    return raw[:-1] + bytes([raw[-1] ^ 0xFF])
+
+
+def _corrupt_cache(root: Path, files: dict) -> Path:
+    """The cache of ``root`` filled with ``files``, one of them corrupted;
+    returns the corrupted file."""
+    broken = _fill(data.cache_dir(root), files) / "t10k-labels-idx1-ubyte"
+    broken.write_bytes(_flipped(files[broken.name]))
+    return broken
+
+
 # --------------------------------------------------------------------------
 # the shipped mini subset
 # --------------------------------------------------------------------------
@@ -192,10 +224,7 @@ def test_nothing_anywhere_lists_three_ways(isolated, fake_full):
 
 
 def test_system_copy_fills_cache(tmp_path, isolated, fake_full, monkeypatch):
-    system = tmp_path / "system"
-    system.mkdir()
-    for name, raw in fake_full.items():
-        (system / (name + ".gz")).write_bytes(gzip.compress(raw))
+    system = _fill(tmp_path / "system", fake_full, gz=True)
     monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(system))
     sources = data.fetch(isolated)
     assert set(sources.values()) == {f"system:{system}"}
@@ -218,9 +247,7 @@ def test_download_good_truncated_corrupted(isolated, fake_full, mirror):
     assert _leftovers(isolated) == []
 
     # corrupted download (valid gzip, wrong bytes): checksum error
-    bad = bytearray(fake_full[name])
-    bad[-1] ^= 0xFF
-    mirror[name + ".gz"] = gzip.compress(bytes(bad))
+    mirror[name + ".gz"] = gzip.compress(_flipped(fake_full[name]))
     with pytest.raises(data.DataError,
                        match=f"{name} fails its checksum.*{data.FULL_SHA256[name]}"):
         data.fetch(isolated)
@@ -236,22 +263,59 @@ def test_download_good_truncated_corrupted(isolated, fake_full, mirror):
     assert _leftovers(isolated) == []
 
 
-def test_corrupted_cache_is_reported(isolated, fake_full):
-    cache = data.cache_dir(isolated)
-    cache.mkdir(parents=True)
-    for name, raw in fake_full.items():
-        (cache / name).write_bytes(raw)
-    (cache / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01garbage")
-    with pytest.raises(data.DataError, match="cache .*t10k-labels-idx1-ubyte fails its checksum"):
+def test_fetch_repairs_corrupt_cache_from_system_copy(isolated, fake_full,
+                                                     system_copy, capsys):
+    broken = _corrupt_cache(isolated, fake_full)
+    assert data.main(["fetch", "--root", str(isolated)]) == 0
+    assert broken.read_bytes() == fake_full[broken.name]
+    out = capsys.readouterr().out
+    assert f"replaced corrupt cached file {broken} from system:" in out
+    # the good cached files stay as they are
+    assert set(data.fetch(isolated).values()) == {"cache"}
+    assert _leftovers(isolated) == []
+
+
+def test_fetch_repairs_truncated_cache_by_download(isolated, fake_full,
+                                                  mirror, capsys):
+    mirror.update({n + ".gz": gzip.compress(raw)
+                   for n, raw in fake_full.items()})
+    cache = _fill(data.cache_dir(isolated), fake_full, gz=True)
+    truncated = cache / "train-images-idx3-ubyte.gz"
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    sources = data.fetch(isolated)
+    assert sources["train-images-idx3-ubyte"].startswith("download:")
+    assert list(sources.values()).count("cache") == 3
+    assert not truncated.exists()  # the verified plain file replaces it
+    assert (cache / "train-images-idx3-ubyte").read_bytes() == \
+        fake_full["train-images-idx3-ubyte"]
+    assert f"replaced corrupt cached file {truncated}" in capsys.readouterr().out
+
+
+def test_corrupt_cache_stays_when_every_source_is_bad(
+        isolated, fake_full, system_copy, mirror):
+    broken = _corrupt_cache(isolated, fake_full)
+    corrupt = broken.read_bytes()
+    (system_copy / broken.name).write_bytes(corrupt)
+    mirror[broken.name + ".gz"] = gzip.compress(corrupt)[:20]
+    with pytest.raises(data.DataError) as info:
         data.fetch(isolated)
+    message = str(info.value)
+    assert f"cache {broken.parent}: {broken.name} fails its checksum" in message
+    assert f"system:{system_copy}: {broken.name} fails its checksum" in message
+    assert f"{broken.name}.gz is not a complete gzip" in message
+    assert broken.read_bytes() == corrupt  # nothing unverified replaced it
+    assert _leftovers(isolated) == []
 
 
-def test_unwritable_cache_is_a_clear_error(tmp_path, fake_full, monkeypatch):
-    system = tmp_path / "system"
-    system.mkdir()
-    for name, raw in fake_full.items():
-        (system / name).write_bytes(raw)
-    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(system))
+def test_loader_refuses_corrupt_cache(isolated, fake_full, system_copy):
+    broken = _corrupt_cache(isolated, fake_full)
+    with pytest.raises(data.DataError, match="fails its checksum") as info:
+        data.load_fashion_mnist(8, subset="full", root=isolated)
+    assert "\n" not in str(info.value) and "make data" in str(info.value)
+    assert broken.read_bytes() == _flipped(fake_full[broken.name])
+
+
+def test_unwritable_cache_is_a_clear_error(tmp_path, system_copy):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")
     # (a file in the way also fails for root, unlike chmod)
@@ -271,15 +335,11 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_fetch_prints_sources(tmp_path, isolated, fake_full, monkeypatch, capsys):
-    system = tmp_path / "system"
-    system.mkdir()
-    for name, raw in fake_full.items():
-        (system / name).write_bytes(raw)
-    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(system))
+def test_cli_fetch_prints_sources(tmp_path, isolated, system_copy,
+                                 monkeypatch, capsys):
     assert data.main(["fetch", "--root", str(isolated)]) == 0
     out = capsys.readouterr().out
-    assert f"system:{system}" in out and "verified" in out
+    assert f"system:{system_copy}" in out and "verified" in out
     monkeypatch.setenv("BNLESSON_SYSTEM_DATA", "")
     assert data.main(["fetch", "--root", str(tmp_path / "empty"),
                       "--no-download"]) == 1
@@ -288,10 +348,7 @@ def test_cli_fetch_prints_sources(tmp_path, isolated, fake_full, monkeypatch, ca
 
 def test_make_mini_is_deterministic(tmp_path, fake_full, monkeypatch):
     monkeypatch.setattr(data, "MINI_PER_CLASS", {"train": 2, "test": 1})
-    cache = data.cache_dir(tmp_path)
-    cache.mkdir(parents=True)
-    for name, raw in fake_full.items():
-        (cache / name).write_bytes(raw)
+    _fill(data.cache_dir(tmp_path), fake_full)
     a = data.make_mini(tmp_path, tmp_path / "a")
     b = data.make_mini(tmp_path, tmp_path / "b")
     for f in a.iterdir():
