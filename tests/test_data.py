@@ -323,18 +323,6 @@ def test_unwritable_cache_is_a_clear_error(tmp_path, system_copy):
         data.fetch(blocker)
 
 
-def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    target = tmp_path / "out.bin"
-
-    def failing_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(data.os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk full"):
-        data.atomic_write(target, b"x" * 1000)
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_cli_fetch_prints_sources(tmp_path, isolated, system_copy,
                                  monkeypatch, capsys):
     assert data.main(["fetch", "--root", str(isolated)]) == 0

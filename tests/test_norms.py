@@ -353,6 +353,16 @@ def _random_batches(seed, ndim, C, num=4):
     return [2 * torch.randn(shape, generator=gen) + k for k in range(num)]
 
 
+def _assert_converted_trains_alike(scratch, torch_bn, batches, X):
+    """Just converted: the same state exactly; after training both on
+    ``batches``: the same state, and the same eval-mode output for X."""
+    _assert_same_state(scratch, torch_bn, tol=dict(atol=0, rtol=0))
+    _train_pair(scratch, torch_bn, batches)
+    _assert_same_state(scratch, torch_bn)
+    scratch.eval(), torch_bn.eval()
+    torch.testing.assert_close(scratch(X), torch_bn(X), **F32)
+
+
 @pytest.mark.parametrize("ndim", [2, 4])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_from_torch_then_train_matches(seed, ndim):
@@ -364,12 +374,7 @@ def test_from_torch_then_train_matches(seed, ndim):
     _train_pair(BatchNorm.from_torch(torch_bn), torch_bn, batches[:2])
     scratch = BatchNorm.from_torch(torch_bn)
     assert scratch.num_dims == ndim and scratch.training
-    _assert_same_state(scratch, torch_bn, tol=dict(atol=0, rtol=0))
-    _train_pair(scratch, torch_bn, batches)
-    _assert_same_state(scratch, torch_bn)
-    scratch.eval(), torch_bn.eval()
-    torch.testing.assert_close(scratch(batches[0]), torch_bn(batches[0]),
-                               **F32)
+    _assert_converted_trains_alike(scratch, torch_bn, batches, batches[0])
 
 
 @pytest.mark.parametrize("ndim", [2, 4])
@@ -384,12 +389,7 @@ def test_to_torch_then_train_matches(seed, ndim):
     torch_bn = scratch.to_torch()
     assert type(torch_bn) is (nn.BatchNorm1d if ndim == 2 else nn.BatchNorm2d)
     assert torch_bn.momentum == pytest.approx(0.2)
-    _assert_same_state(scratch, torch_bn, tol=dict(atol=0, rtol=0))
-    _train_pair(scratch, torch_bn, batches)
-    _assert_same_state(scratch, torch_bn)
-    scratch.eval(), torch_bn.eval()
-    torch.testing.assert_close(scratch(batches[1]), torch_bn(batches[1]),
-                               **F32)
+    _assert_converted_trains_alike(scratch, torch_bn, batches, batches[1])
 
 
 @pytest.mark.parametrize("ndim", [2, 4])

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from bnlesson.data import atomic_write, repo_root
+from bnlesson.utils import atomic_write, repo_root
 
 NBGRADER_SCHEMA = 3
 

@@ -32,7 +32,6 @@ import hashlib
 import io
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -41,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from bnlesson.utils import atomic_write, env, repo_root
 
 #: Class names, index = label.
 CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat",
@@ -81,20 +82,12 @@ class DataError(RuntimeError):
 # --------------------------------------------------------------------------
 # Locations
 # --------------------------------------------------------------------------
-def repo_root() -> Path | None:
-    """The checkout holding this package (the folder with pyproject.toml)."""
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file():
-            return parent
-    return None
-
-
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data folder: ``root``, ``$BNLESSON_DATA``, or the repo's ``data/``."""
     if root is not None:
         return Path(root)
-    if os.environ.get("BNLESSON_DATA"):
-        return Path(os.environ["BNLESSON_DATA"])
+    if env("BNLESSON_DATA"):
+        return Path(env("BNLESSON_DATA"))
     top = repo_root()
     if top is None:
         return Path.home() / ".cache" / "bnlesson" / "data"
@@ -114,14 +107,14 @@ def cache_dir(root=None) -> Path:
 def system_dirs() -> list[Path]:
     """System copies to look in (``$BNLESSON_SYSTEM_DATA``, ``:``-separated,
     replaces the default Debian location)."""
-    env = os.environ.get("BNLESSON_SYSTEM_DATA")
-    dirs = env.split(os.pathsep) if env is not None else SYSTEM_DIRS
+    value = env("BNLESSON_SYSTEM_DATA")
+    dirs = value.split(os.pathsep) if value is not None else SYSTEM_DIRS
     return [Path(d) for d in dirs if d]
 
 
 def mirror_url() -> str:
     """Download mirror (``$BNLESSON_MIRROR`` overrides the official one)."""
-    url = os.environ.get("BNLESSON_MIRROR", MIRROR)
+    url = env("BNLESSON_MIRROR") or MIRROR
     return url if url.endswith("/") else url + "/"
 
 
@@ -181,29 +174,16 @@ def gzip_bytes(data: bytes) -> bytes:
     return buf.getvalue()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename, so a
-    crash never leaves a half-written file under the final name."""
-    path = Path(path)
+def _write(path: Path, data: bytes) -> None:
+    """:func:`~bnlesson.utils.atomic_write`, with a clear error for a data
+    folder that cannot be written."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".",
-                                   suffix=".part")
+        atomic_write(path, data)
     except OSError as exc:
         raise DataError(
-            f"cannot write to {path.parent} ({exc.strerror}); make it "
+            f"cannot write to {path.parent} ({exc.strerror or exc}); make it "
             "writable, or point BNLESSON_DATA (or root=...) at a writable "
             "folder") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files are shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _verified(data: bytes, name: str, expected: str, where: str) -> bytes:
@@ -290,7 +270,7 @@ def _fetch_one(name: str, expected: str, cache: Path, download: bool,
         except DataError as exc:
             errors.append(str(exc))
             continue
-        atomic_write(cache / name, data)
+        _write(cache / name, data)
         if cached is not None:
             if cached != cache / name:
                 cached.unlink()
@@ -491,9 +471,9 @@ def make_mini(root=None, out=None) -> Path:
         idx = stratified_indices(labels, MINI_PER_CLASS[split])
         for name, array in ((img_name, images[idx]), (lbl_name, labels[idx])):
             raw = encode_idx(array)
-            atomic_write(out / (name + ".gz"), gzip_bytes(raw))
+            _write(out / (name + ".gz"), gzip_bytes(raw))
             lines.append(f"{sha256(raw)}  {name}")
-    atomic_write(out / MANIFEST, ("\n".join(sorted(lines)) + "\n").encode())
+    _write(out / MANIFEST, ("\n".join(sorted(lines)) + "\n").encode())
     return out
 
 

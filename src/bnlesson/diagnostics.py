@@ -63,6 +63,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bnlesson.utils import model_device
+
 #: Sigmoid output y is saturated when y < 0.02 or y > 0.98: there its slope
 #: y(1 - y) < 0.0196, under 8% of its maximum 0.25.
 SIGMOID_SATURATION = 0.02
@@ -311,7 +313,8 @@ def gradient_norms_at_init(net: nn.Module, X: torch.Tensor,
     net to see how gradients shrink towards the input.
     """
     model = _training_copy(net)
-    loss = F.cross_entropy(model(X.to(_device(model))), y.to(_device(model)))
+    device = model_device(model)
+    loss = F.cross_entropy(model(X.to(device)), y.to(device))
     loss.backward()
     return {name: module.weight.grad.norm().item()
             for name, module in select_layers(model, None,
@@ -326,9 +329,9 @@ def layer_stats(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
     ``update_ratio`` is 0). ``options`` go to :class:`ActivationStats`.
     """
     model = _training_copy(net)
+    device = model_device(model)
     with ActivationStats(model, every=1, **options) as stats:
-        loss = F.cross_entropy(model(X.to(_device(model))),
-                               y.to(_device(model)))
+        loss = F.cross_entropy(model(X.to(device)), y.to(device))
         loss.backward()
     return stats.to_dict()
 
@@ -338,12 +341,6 @@ def _training_copy(net: nn.Module) -> nn.Module:
     model.train()
     model.zero_grad(set_to_none=True)
     return model
-
-
-def _device(net: nn.Module) -> torch.device:
-    for tensor in net.parameters():
-        return tensor.device
-    return torch.device("cpu")
 
 
 # --------------------------------------------------------------------------
@@ -366,7 +363,7 @@ def layer_outputs(net: nn.Module, X: torch.Tensor,
         for name, module in modules.items()]
     try:
         with torch.no_grad():
-            model(X.to(_device(model)))
+            model(X.to(model_device(model)))
     finally:
         for handle in handles:
             handle.remove()
@@ -399,7 +396,7 @@ def sgd_step_change(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
     seen = []
     handle = watched.register_forward_hook(
         lambda m, args, output: seen.append(output.detach().clone()))
-    device = _device(model)
+    device = model_device(model)
     X, y = X.to(device), y.to(device)
     try:
         weight = module.weight.detach().clone()

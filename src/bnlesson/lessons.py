@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bnlesson.data import repo_root
+from bnlesson.utils import env, repo_root
 
 
 def notebooks_dir() -> Path:
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("chapters", nargs="*",
                         help="chapter numbers to run (default: all)")
     parser.add_argument("--profile", choices=("quick", "full"),
-                        default=os.environ.get("BNLESSON_PROFILE", "quick"))
+                        default=env("BNLESSON_PROFILE", "quick"))
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default build/lessons/PROFILE)")
     parser.add_argument("--timeout", type=int, default=3600,

@@ -54,6 +54,12 @@ def _canonical(variant: str) -> str | None:
     return name if name in COLORS else None
 
 
+def _line_color(label, colors: Mapping | None = None) -> str | None:
+    """``colors[label]`` if given, else the variant's colour; None (the
+    default cycle) for a label that names no variant."""
+    return (colors or {}).get(label) or COLORS.get(_canonical(label))
+
+
 def color_for(variant: str) -> str:
     """The series' colour for a variant name (a :data:`COLORS` key or an
     :data:`ALIASES` name, e.g. ``"batchnorm"``, ``"BN"``, ``"group"``)."""
@@ -81,7 +87,7 @@ def plot_curves(ax, histories: Mapping, metric: str = "test_acc", *,
         if values is None:
             raise ValueError(f"run {label!r} has no {metric}: train it with "
                              "record_steps=True")
-        color = (colors or {}).get(label) or COLORS.get(_canonical(label))
+        color = _line_color(label, colors)
         start = 1 if xlabel == "epoch" else 0
         ax.plot(range(start, start + len(values)), values, label=str(label),
                 color=color)
@@ -137,7 +143,7 @@ def plot_sweep(ax, results: Mapping, *, xlabel: str = "learning rate",
     for label, values in results.items():
         xs = np.array(sorted(values), dtype=float)
         ys = np.array([values[x] for x in sorted(values)], dtype=float)
-        color = (colors or {}).get(label) or COLORS.get(_canonical(label))
+        color = _line_color(label, colors)
         line, = ax.plot(xs, ys, marker="o", label=str(label), color=color)
         diverged = ~np.isfinite(ys)
         if diverged.any():
@@ -316,7 +322,7 @@ def plot_batch_size_sweep(ax, results: Mapping, *,
         if not xs:
             raise ValueError(f"variant {label!r} has no batch sizes")
         runs = [np.atleast_1d(np.asarray(values[x], dtype=float)) for x in xs]
-        color = (colors or {}).get(label) or COLORS.get(_canonical(label))
+        color = _line_color(label, colors)
         line, = ax.plot(xs, [r.mean() for r in runs], marker="o",
                         label=str(label), color=color)
         if any(len(r) > 1 for r in runs):
@@ -359,9 +365,7 @@ def plot_lines(ax, series: Mapping, *, x: Sequence | None = None,
         if len(xs) != len(ys):
             raise ValueError(f"series {label!r} has {len(ys)} values for "
                              f"{len(xs)} x values")
-        style = dict((styles or {}).get(label, {}))
-        if "color" not in style and _canonical(label) is not None:
-            style["color"] = COLORS[_canonical(label)]
+        style = {"color": _line_color(label), **(styles or {}).get(label, {})}
         ax.plot(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float),
                 label=str(label), **style)
     if logx:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from bnlesson.norms import BatchNorm
+from bnlesson.utils import model_device
 
 __all__ = [
     "PopulationStats",
@@ -279,17 +280,9 @@ def _eval_mode(model: nn.Module):
             module.training = training
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
-
-
 def _run(model, data_iter, num_batches):
     """Forward the inputs of up to num_batches batches through the model."""
-    device = _model_device(model)
+    device = model_device(model)
     num_run = 0
     for batch in data_iter:
         if num_batches is not None and num_run >= num_batches:
@@ -497,7 +490,7 @@ def batch_stats_forward(model, X) -> torch.Tensor:
     """
     model = _batch_stats_copy(model)
     with torch.no_grad():
-        return model(X.to(_model_device(model)))
+        return model(X.to(model_device(model)))
 
 
 def batch_stats_accuracy(model, data_iter) -> float:
@@ -508,7 +501,7 @@ def batch_stats_accuracy(model, data_iter) -> float:
     left unchanged (see :func:`batch_stats_forward`).
     """
     model = _batch_stats_copy(model)
-    device = _model_device(model)
+    device = model_device(model)
     correct, total = 0, 0
     with torch.no_grad():
         for X, y in data_iter:

@@ -21,9 +21,8 @@ a :class:`History` instead of drawing an animation. Differences that matter:
 * Silence: nothing is printed. A tqdm bar shows progress unless switched off
   (``progress=False``, ``BNLESSON_PROGRESS=0``, or running under pytest).
 
-Environment variables: ``BNLESSON_CACHE_DIR`` (cache folder),
-``BNLESSON_NO_CACHE=1`` (never read or write the cache),
-``BNLESSON_PROGRESS=0`` (no progress bars).
+Environment variables: ``BNLESSON_CACHE_DIR``, ``BNLESSON_NO_CACHE``,
+``BNLESSON_PROGRESS`` (see :data:`bnlesson.utils.ENV_VARS`).
 """
 from __future__ import annotations
 
@@ -34,7 +33,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,9 +44,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnlesson.data import repo_root
 from bnlesson.models import init_xavier
-from bnlesson.utils import get_device
+from bnlesson.utils import (atomic_write, env, env_flag, get_device,
+                            model_device, repo_root)
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +133,7 @@ def evaluate_accuracy(net: nn.Module, data_iter, device=None) -> float:
 
     ``device`` defaults to the device of the net's parameters.
     """
-    device = _net_device(net) if device is None else torch.device(device)
+    device = model_device(net) if device is None else torch.device(device)
     was_training = net.training
     net.eval()
     correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -315,12 +313,6 @@ def _append_epoch(history: History, epoch: dict) -> None:
         history.step_acc.extend(epoch["step_acc"])
 
 
-def _net_device(net: nn.Module) -> torch.device:
-    for tensor in net.parameters():
-        return tensor.device
-    return torch.device("cpu")
-
-
 def _length(iterable) -> int | None:
     try:
         return len(iterable)
@@ -336,8 +328,7 @@ def progress_enabled(progress: bool | None = None) -> bool:
     ``BNLESSON_PROGRESS=0`` or running under pytest."""
     if progress is not None:
         return bool(progress)
-    if os.environ.get("BNLESSON_PROGRESS", "").strip().lower() in (
-            "0", "false", "no", "off"):
+    if not env_flag("BNLESSON_PROGRESS", True):
         return False
     return "PYTEST_CURRENT_TEST" not in os.environ
 
@@ -374,8 +365,8 @@ def run_cache_dir() -> Path:
     """Folder of cached runs: ``$BNLESSON_CACHE_DIR``, else ``.cache/runs``
     in the checkout (the folder holding ``pyproject.toml``), else
     ``~/.cache/bnlesson/runs``."""
-    if os.environ.get("BNLESSON_CACHE_DIR"):
-        return Path(os.environ["BNLESSON_CACHE_DIR"])
+    if env("BNLESSON_CACHE_DIR"):
+        return Path(env("BNLESSON_CACHE_DIR"))
     top = repo_root()
     if top is None:
         return Path.home() / ".cache" / "bnlesson" / "runs"
@@ -384,9 +375,8 @@ def run_cache_dir() -> Path:
 
 def cache_enabled() -> bool:
     """False when the environment variable ``BNLESSON_NO_CACHE`` is set to
-    1/true/yes."""
-    value = os.environ.get("BNLESSON_NO_CACHE", "").strip().lower()
-    return value not in ("1", "true", "yes", "on")
+    1/true/yes/on."""
+    return not env_flag("BNLESSON_NO_CACHE", False)
 
 
 def config_key(config: dict) -> str:
@@ -496,31 +486,19 @@ def _decode_entry(data: bytes, key: str) -> dict:
 
 
 def _write_entry(path: Path, key: str, config: dict, value) -> None:
-    """Serialise first, then write via a temporary file in the same folder
-    and ``os.replace``, so readers never see a partial entry. An unwritable
-    cache is logged and skipped: the result is still returned."""
+    """Serialise first, then write atomically, so readers never see a
+    partial entry. An unwritable cache is logged and skipped: the result is
+    still returned."""
     buffer = io.BytesIO()
     torch.save(value, buffer)
     body = buffer.getvalue()
     header = {"key": key, "sha256": hashlib.sha256(body).hexdigest(),
               "config": _full_config(config)}
     data = _MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-",
-                                   suffix=".run")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        atomic_write(path, data)
     except OSError as exc:
         logger.info("cannot write cache entry %s (%s); not cached", path, exc)
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def _run_config(cache, net, train_iter, test_iter, num_epochs, lr, init,

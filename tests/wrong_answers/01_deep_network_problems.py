@@ -4,6 +4,9 @@ Each entry redefines the answer function wrongly; tests/test_assignments.py
 checks that the test cell after the answer fails with it.
 """
 
+from functools import partial
+
+
 _TEMPLATE = '''
 def weight_grad_norms(net, X, y):
 {reset}    loss = {loss}
@@ -20,8 +23,7 @@ _GOOD = dict(reset="    net.zero_grad(set_to_none=True)\n",
              types="(nn.Linear, nn.Conv2d)", result="norms")
 
 
-def _answer(**changes):
-    return _TEMPLATE.format(**{**_GOOD, **changes})
+_answer = partial(_TEMPLATE.format, **_GOOD)
 
 
 WRONG = {

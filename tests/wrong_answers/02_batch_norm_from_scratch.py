@@ -4,6 +4,9 @@ Each entry redefines an answer function wrongly; tests/test_assignments.py
 checks that the test cell after the answer fails with it.
 """
 
+from functools import partial
+
+
 _FORWARD = '''
 def bn_forward(X, gamma, beta, eps=1e-5):
     dims = {dims}
@@ -18,8 +21,7 @@ _GOOD = dict(dims="(0,) if X.dim() == 2 else (0, 2, 3)", keepdim="True",
              Y="gamma * (X - mean) / torch.sqrt(var + eps) + beta")
 
 
-def _forward(**changes):
-    return _FORWARD.format(**{**_GOOD, **changes})
+_forward = partial(_FORWARD.format, **_GOOD)
 
 
 _BACKWARD = '''
@@ -43,8 +45,7 @@ _GOOD_BACKWARD = dict(
         "- X_hat * (dY * X_hat).mean(dim=dims, keepdim=True))"))
 
 
-def _backward(**changes):
-    return _BACKWARD.format(**{**_GOOD_BACKWARD, **changes})
+_backward = partial(_BACKWARD.format, **_GOOD_BACKWARD)
 
 
 _MOVING = '''
@@ -59,8 +60,7 @@ _GOOD_MOVING = dict(
     new_var="momentum * moving_var + (1.0 - momentum) * var * n / (n - 1)")
 
 
-def _moving(**changes):
-    return _MOVING.format(**{**_GOOD_MOVING, **changes})
+_moving = partial(_MOVING.format, **_GOOD_MOVING)
 
 
 WRONG = {
