@@ -61,7 +61,7 @@ def reconcile(ref: str, new: str, tol: dict) -> str:
     if ref_text != new_text:
         return new
     out = [new_text[0]]
-    for r, n, text in zip(ref_nums, new_nums, new_text[1:]):
+    for r, n, text in zip(ref_nums, new_nums, new_text[1:], strict=True):
         out += [r if within(r, n, tol) else n, text]
     return "".join(out)
 
@@ -80,10 +80,12 @@ def compared_texts(cell):
     """[(key, text)] of a cell's compared outputs; None if nbval ignores
     the cell's output."""
     tags = cell.metadata.get("tags", [])
-    if {"nbval-ignore-output", "nbval-skip"} & set(tags) or \
-            "NBVAL_IGNORE_OUTPUT" in cell.source or "NBVAL_SKIP" in cell.source:
+    if ({"nbval-ignore-output", "nbval-skip"} & set(tags)
+            or "NBVAL_IGNORE_OUTPUT" in cell.source
+            or "NBVAL_SKIP" in cell.source):
         return None
-    return [(key, holder[field]) for key, holder, field in _texts(cell.outputs)]
+    return [(key, holder[field])
+            for key, holder, field in _texts(cell.outputs)]
 
 
 _compare_outputs = IPyNbCell.compare_outputs

@@ -83,7 +83,7 @@ def _moves(ref: str, new: str):
     if ref_text != new_text:
         return None
     fixed, decades = 0.0, 0.0
-    for a, b in zip(ref_nums, new_nums):
+    for a, b in zip(ref_nums, new_nums, strict=True):
         if a == b:
             continue
         if "e" in a.lower() or "e" in b.lower():
@@ -107,7 +107,8 @@ def record() -> None:
             if not copy.exists():
                 continue
             new = nbformat.read(copy, as_version=4)
-            for i, (a, b) in enumerate(zip(ref.cells, new.cells)):
+            pairs = zip(ref.cells, new.cells, strict=False)
+            for i, (a, b) in enumerate(pairs):
                 if a.cell_type != "code" or not a.outputs:
                     continue
                 ref_texts, new_texts = compared_texts(a), compared_texts(b)
@@ -118,7 +119,7 @@ def record() -> None:
                 if [k for k, _ in ref_texts] != [k for k, _ in new_texts]:
                     entry["text differs"].append(name)
                     continue
-                for (_, r), (_, t) in zip(ref_texts, new_texts):
+                for (_, r), (_, t) in zip(ref_texts, new_texts, strict=True):
                     moved = _moves(r, t)
                     if moved is None:
                         entry["text differs"].append(name)
@@ -130,7 +131,7 @@ def record() -> None:
             if v["abs"] or v["decades"] or v["text differs"]}
     RECORD.write_text(json.dumps(result, indent=1) + "\n")
     for nb, cells in result["notebooks"].items():
-        for key, v in cells.items():
+        for v in cells.values():
             print(f"{nb[:2]} cell {v['cell']:3d}: abs {v['abs']:.3g}, "
                   f"decades {v['decades']:.2g}"
                   + (f", TEXT DIFFERS in {v['text differs']}"

@@ -85,7 +85,8 @@ def mirror(monkeypatch):
 
 
 def _leftovers(folder: Path):
-    return sorted(p.name for p in folder.rglob("*.part")) if folder.exists() else []
+    """Temporary files an interrupted write would leave behind."""
+    return sorted(p.name for p in folder.rglob("*.part"))
 
 
 def _fill(folder: Path, files: dict, gz: bool = False) -> Path:
@@ -129,7 +130,8 @@ def test_mini_shapes_types_and_strata():
     assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32
     assert y.shape == (256,) and y.dtype == torch.int64
     assert 0.0 <= X.min() and X.max() <= 1.0
-    assert train_iter.num_examples == 10_000 and test_iter.num_examples == 2_000
+    assert train_iter.num_examples == 10_000
+    assert test_iter.num_examples == 2_000
     assert len(train_iter) == 40 and len(test_iter) == 8
     assert torch.bincount(train_iter.y).tolist() == [1000] * 10
     assert torch.bincount(test_iter.y).tolist() == [200] * 10
@@ -181,9 +183,10 @@ def test_corrupted_mini_names_file_and_checksum(tmp_path):
     for f in data.mini_dir().iterdir():
         (root / "mini" / f.name).write_bytes(f.read_bytes())
     name = "t10k-labels-idx1-ubyte"
-    raw = bytearray(gzip.decompress((root / "mini" / (name + ".gz")).read_bytes()))
+    path = root / "mini" / (name + ".gz")
+    raw = bytearray(gzip.decompress(path.read_bytes()))
     raw[100] ^= 1
-    (root / "mini" / (name + ".gz")).write_bytes(data.gzip_bytes(bytes(raw)))
+    path.write_bytes(data.gzip_bytes(bytes(raw)))
     expected = data._read_manifest(data.mini_dir())[name]
     with pytest.raises(data.DataError, match=f"{name}.*{expected}"):
         data.load_tensors("mini", "test", root)
@@ -196,7 +199,8 @@ def test_truncated_gzip_is_a_clear_error(tmp_path):
         (root / "mini" / f.name).write_bytes(f.read_bytes())
     path = root / "mini" / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(data.DataError, match="t10k-images.*not a complete gzip"):
+    with pytest.raises(data.DataError,
+                       match="t10k-images.*not a complete gzip"):
         data.load_tensors("mini", "test", root)
 
 
@@ -218,7 +222,8 @@ def test_nothing_anywhere_lists_three_ways(isolated, fake_full):
     message = str(info.value)
     assert "1. put the IDX files" in message
     assert "2. install a system copy" in message and "apt-get" in message
-    assert "3. download it" in message and "download of http://127.0.0.1" in message
+    assert "3. download it" in message
+    assert "download of http://127.0.0.1" in message
     assert "subset='mini'" in message
     assert _leftovers(isolated) == []
 
@@ -241,7 +246,8 @@ def test_download_good_truncated_corrupted(isolated, fake_full, mirror):
     # truncated download: clear error, nothing left in the cache
     mirror.update(packed)
     mirror[name + ".gz"] = packed[name + ".gz"][:50]
-    with pytest.raises(data.DataError, match=f"{name}.gz is not a complete gzip"):
+    with pytest.raises(data.DataError,
+                       match=f"{name}.gz is not a complete gzip"):
         data.fetch(isolated)
     assert not (data.cache_dir(isolated) / name).exists()
     assert _leftovers(isolated) == []
@@ -249,14 +255,16 @@ def test_download_good_truncated_corrupted(isolated, fake_full, mirror):
     # corrupted download (valid gzip, wrong bytes): checksum error
     mirror[name + ".gz"] = gzip.compress(_flipped(fake_full[name]))
     with pytest.raises(data.DataError,
-                       match=f"{name} fails its checksum.*{data.FULL_SHA256[name]}"):
+                       match=f"{name} fails its checksum.*"
+                             f"{data.FULL_SHA256[name]}"):
         data.fetch(isolated)
     assert not (data.cache_dir(isolated) / name).exists()
 
     # good download: verified, cached, then loadable
     mirror.update(packed)
     sources = data.fetch(isolated)
-    assert all(s.startswith("download:http://127.0.0.1") for s in sources.values())
+    assert all(s.startswith("download:http://127.0.0.1")
+               for s in sources.values())
     data._load_tensors.cache_clear()
     X, y = data.load_tensors("full", "train", isolated)
     assert X.shape == (20, 1, 28, 28) and y.tolist() == list(range(10)) * 2
@@ -288,7 +296,8 @@ def test_fetch_repairs_truncated_cache_by_download(isolated, fake_full,
     assert not truncated.exists()  # the verified plain file replaces it
     assert (cache / "train-images-idx3-ubyte").read_bytes() == \
         fake_full["train-images-idx3-ubyte"]
-    assert f"replaced corrupt cached file {truncated}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"replaced corrupt cached file {truncated}" in out
 
 
 def test_corrupt_cache_stays_when_every_source_is_bad(
@@ -300,8 +309,8 @@ def test_corrupt_cache_stays_when_every_source_is_bad(
     with pytest.raises(data.DataError) as info:
         data.fetch(isolated)
     message = str(info.value)
-    assert f"cache {broken.parent}: {broken.name} fails its checksum" in message
-    assert f"system:{system_copy}: {broken.name} fails its checksum" in message
+    for where in (f"cache {broken.parent}", f"system:{system_copy}"):
+        assert f"{where}: {broken.name} fails its checksum" in message
     assert f"{broken.name}.gz is not a complete gzip" in message
     assert broken.read_bytes() == corrupt  # nothing unverified replaced it
     assert _leftovers(isolated) == []
@@ -319,7 +328,8 @@ def test_unwritable_cache_is_a_clear_error(tmp_path, system_copy):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")
     # (a file in the way also fails for root, unlike chmod)
-    with pytest.raises(data.DataError, match="cannot write to .*BNLESSON_DATA"):
+    with pytest.raises(data.DataError,
+                       match="cannot write to .*BNLESSON_DATA"):
         data.fetch(blocker)
 
 
@@ -404,4 +414,5 @@ def test_d2l_loader_finds_cache_from_notebooks_folder(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # d2l's 4 workers on a 2-core CPU
         train_iter, test_iter = d2l.load_data_fashion_mnist(256)
-    assert len(train_iter.dataset) == 60_000 and len(test_iter.dataset) == 10_000
+    assert len(train_iter.dataset) == 60_000
+    assert len(test_iter.dataset) == 10_000

@@ -8,13 +8,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from bnlesson.data import BatchIterator
-from bnlesson.diagnostics import (ACTIVATION_KEYS, WEIGHT_KEYS,
-                                  ActivationStats, format_table,
-                                  gradient_norms_at_init, layer_stats,
-                                  saturated_share)
+from bnlesson.diagnostics import (
+    ACTIVATION_KEYS,
+    WEIGHT_KEYS,
+    ActivationStats,
+    format_table,
+    gradient_norms_at_init,
+    layer_stats,
+    saturated_share,
+)
 from bnlesson.models import deep_mlp, init_xavier, lenet
 from bnlesson.train import run_cached, train
-
 
 # Tiny models: one thread is as fast as two (see tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -106,7 +110,8 @@ def test_every_k_training_steps_and_never_in_eval():
         assert all(len(values) == 4 for values in series.values())
         assert all(0 <= s <= 1 for s in series["saturation"])
         assert all(a <= b <= c for a, b, c in
-                   zip(series["p15"], series["p50"], series["p85"]))
+                   zip(series["p15"], series["p50"], series["p85"],
+                       strict=True))
     for series in stats.weights.values():
         assert all(math.isfinite(r) and r > 0
                    for r in series["update_ratio"])

@@ -11,8 +11,7 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
 from bnlesson.plotting import COLORS, plot_sweep  # noqa: E402
-from bnlesson.train import (History, largest_trainable_lr,  # noqa: E402
-                            sweep_accuracy)
+from bnlesson.train import History, largest_trainable_lr, sweep_accuracy  # noqa: E402
 
 
 def test_sweep_accuracy_is_nan_for_a_diverged_run():

@@ -7,10 +7,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from bnlesson import norms
-from bnlesson.models import (ACTIVATION_CHOICES, LENET_ACT, LENET_CONV,
-                             LENET_LINEAR, LENET_NORM, NORM_CHOICES,
-                             deep_mlp, init_xavier, lenet, make_norm,
-                             num_groups)
+from bnlesson.models import (
+    ACTIVATION_CHOICES,
+    LENET_ACT,
+    LENET_CONV,
+    LENET_LINEAR,
+    LENET_NORM,
+    NORM_CHOICES,
+    deep_mlp,
+    init_xavier,
+    lenet,
+    make_norm,
+    num_groups,
+)
 
 # The lecture's concise LeNet, layer by layer.
 LECTURE_LAYOUT = [nn.Conv2d, nn.BatchNorm2d, nn.Sigmoid, nn.MaxPool2d,
@@ -125,7 +134,7 @@ def test_init_xavier_redraws_weights_within_the_bound():
     net = lenet()
     biases = [net[i].bias.clone() for i in LENET_CONV + LENET_LINEAR]
     assert init_xavier(net) is net
-    for i, bias in zip(LENET_CONV + LENET_LINEAR, biases):
+    for i, bias in zip(LENET_CONV + LENET_LINEAR, biases, strict=True):
         weight = net[i].weight
         fan_in = weight[0].numel()
         fan_out = weight.shape[0] * weight[0, 0].numel()

@@ -12,11 +12,13 @@ from torch.nn import functional as F  # noqa: E402
 
 from bnlesson.models import GhostBatch, lenet  # noqa: E402
 from bnlesson.norms import stats_group_ids  # noqa: E402
-from bnlesson.plotting import (CUBE_METHODS, color_for,  # noqa: E402
-                               cube_shaded_columns, draw_norm_cube,
-                               plot_batch_size_sweep)
-
-
+from bnlesson.plotting import (  # noqa: E402
+    CUBE_METHODS,
+    color_for,
+    cube_shaded_columns,
+    draw_norm_cube,
+    plot_batch_size_sweep,
+)
 
 
 # --------------------------------------------------------------------------

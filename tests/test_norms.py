@@ -465,7 +465,7 @@ def test_closed_form_matches_autograd_of_formula(seed, ndim):
         per_channel(torch.ones_like(gamma), ndim), 1e-5, 0.9, training=True)
     ref_grads = torch.autograd.grad(Y_ref, ref_inputs, dY)
     torch.testing.assert_close(Y, Y_ref, **F64)
-    for g, g_ref in zip(grads, ref_grads):
+    for g, g_ref in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(g, g_ref, **F64)
 
 
@@ -480,7 +480,8 @@ def test_closed_form_matches_torch_float32(ndim):
                          ref_inputs[2], training=True)
     torch.testing.assert_close(Y, Y_ref, **F32)
     for g, g_ref in zip(torch.autograd.grad(Y, inputs, dY),
-                        torch.autograd.grad(Y_ref, ref_inputs, dY)):
+                        torch.autograd.grad(Y_ref, ref_inputs, dY),
+                        strict=True):
         torch.testing.assert_close(g, g_ref, **F32)
 
 
@@ -563,7 +564,7 @@ def test_instance_norm_matches_torch(seed):
     Y = instance_norm(X, *stats, weight, bias, momentum=0.3)
     Y_ref = F.instance_norm(X, *ref_stats, weight, bias, momentum=0.3)
     torch.testing.assert_close(Y, Y_ref, **F32)
-    for s, s_ref in zip(stats, ref_stats):
+    for s, s_ref in zip(stats, ref_stats, strict=True):
         torch.testing.assert_close(s, s_ref, **STATS32)
     torch.testing.assert_close(
         instance_norm(X, *stats, weight, bias, use_input_stats=False),

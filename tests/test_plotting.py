@@ -7,12 +7,16 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
 from bnlesson.models import NORM_CHOICES  # noqa: E402
-from bnlesson.plotting import (COLORS, CUBE_METHODS,  # noqa: E402
-                               color_for, draw_norm_cube, plot_curves,
-                               plot_layer_bars, plot_percentiles)
+from bnlesson.plotting import (  # noqa: E402
+    COLORS,
+    CUBE_METHODS,
+    color_for,
+    draw_norm_cube,
+    plot_curves,
+    plot_layer_bars,
+    plot_percentiles,
+)
 from bnlesson.train import History  # noqa: E402
-
-
 
 
 def test_every_norm_variant_has_a_colour():

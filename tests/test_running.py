@@ -73,7 +73,7 @@ def test_ema_and_cumulative_mean_are_pytorch_running_mean():
     for momentum, expected in ((0.1, ema(batch_means, 0.9, init=0.0)),
                                (None, cumulative_mean(batch_means))):
         bn = nn.BatchNorm1d(3, momentum=momentum)
-        for X, x_k in zip(batches, expected):
+        for X, x_k in zip(batches, expected, strict=True):
             bn(X)
             torch.testing.assert_close(bn.running_mean, x_k, atol=1e-6,
                                        rtol=1e-6)

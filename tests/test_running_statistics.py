@@ -81,7 +81,8 @@ def test_reestimate_running_stats_is_pytorch_ema_or_cumulative(momentum):
             expected = (1 - momentum) * expected + momentum * m
     torch.testing.assert_close(net[1].running_mean, expected, atol=1e-5,
                                rtol=1e-5)
-    for p, q in zip(net.parameters(), reference.parameters()):
+    for p, q in zip(net.parameters(), reference.parameters(),
+                    strict=True):
         assert torch.equal(p, q)  # weights frozen
 
 

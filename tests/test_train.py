@@ -10,10 +10,16 @@ from torch.utils.data import DataLoader, TensorDataset
 from bnlesson import train as train_module
 from bnlesson.data import BatchIterator
 from bnlesson.models import deep_mlp, lenet
-from bnlesson.train import (History, cache_enabled, config_key,
-                            evaluate_accuracy, progress_enabled,
-                            run_cache_dir, run_cached, train)
-
+from bnlesson.train import (
+    History,
+    cache_enabled,
+    config_key,
+    evaluate_accuracy,
+    progress_enabled,
+    run_cache_dir,
+    run_cached,
+    train,
+)
 
 # Tiny models: one thread is as fast as two (see tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -318,7 +324,8 @@ def test_cached_train_restores_weights_and_plain_tensors(iters, monkeypatch):
     cached = train(again, *iters, 2, 0.5, "cpu", seed=0, cache=config)
     assert cached == history
     for (name, value), (_, reloaded) in zip(net.state_dict().items(),
-                                            again.state_dict().items()):
+                                            again.state_dict().items(),
+                                            strict=True):
         assert torch.equal(value, reloaded), name
     # The lecture's moving statistics are plain attributes, not state.
     assert torch.equal(net[1].moving_mean, again[1].moving_mean)

@@ -20,9 +20,9 @@ Nothing is read or downloaded at import time.
 
 Command line::
 
-    python -m bnlesson.data fetch          # get, verify, repair the full set
-    python -m bnlesson.data verify         # check the mini subset and cache
-    python -m bnlesson.data make-mini      # re-make data/mini from the full set
+    python -m bnlesson.data fetch      # get, verify, repair the full set
+    python -m bnlesson.data verify     # check the mini subset
+    python -m bnlesson.data make-mini  # re-make data/mini from the full set
 """
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ class DataError(RuntimeError):
 # Locations
 # --------------------------------------------------------------------------
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: ``root``, ``$BNLESSON_DATA``, or the repo's ``data/``."""
+    """The data folder: ``root``, ``$BNLESSON_DATA``, or the checkout's
+    ``data/``."""
     if root is not None:
         return Path(root)
     if env("BNLESSON_DATA"):
@@ -285,7 +286,8 @@ def _missing_message(name: str, cache: Path, errors: list[str]) -> str:
     return (
         f"Fashion-MNIST file {name}: no verified copy found.{detail}\n"
         "Get the full data set in one of three ways:\n"
-        f"  1. put the IDX files (.gz or decompressed) into the cache {cache};\n"
+        "  1. put the IDX files (.gz or decompressed) into the cache "
+        f"{cache};\n"
         "  2. install a system copy: sudo apt-get install "
         f"dataset-fashion-mnist (looked in: {looked});\n"
         "  3. download it with network access: python -m bnlesson.data "

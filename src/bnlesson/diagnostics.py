@@ -248,7 +248,7 @@ class ActivationStats:
             return [math.nan] * len(self.steps)
         # One host sync per series, not one per value.
         numbers = torch.stack(list(found.values())).float().cpu().tolist()
-        by_step = dict(zip(found, numbers))
+        by_step = dict(zip(found, numbers, strict=True))
         return [by_step.get(step, math.nan) for step in self.steps]
 
     @property

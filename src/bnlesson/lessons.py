@@ -78,7 +78,8 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=3600,
                         help="per-cell timeout in seconds")
     args = parser.parse_args(argv)
-    out_dir = args.out or notebooks_dir().parent / "build" / "lessons" / args.profile
+    out_dir = args.out or (notebooks_dir().parent / "build" / "lessons"
+                           / args.profile)
     paths = chapter_notebooks(args.chapters)
     print(f"Running {len(paths)} chapter(s), profile {args.profile!r}, "
           f"into {out_dir}", flush=True)

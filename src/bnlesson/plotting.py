@@ -261,8 +261,8 @@ def plot_layer_series(ax, steps: Sequence, series_by_layer: Mapping, *,
         if len(series_by_layer[name]) != len(steps):
             raise ValueError(f"layer {name!r} has {len(series_by_layer[name])}"
                              f" values for {len(steps)} steps")
-    shades = colormaps[cmap](np.linspace(0.0, 0.9, max(len(names), 1)))
-    for name, shade in zip(names, shades):
+    shades = colormaps[cmap](np.linspace(0.0, 0.9, len(names)))
+    for name, shade in zip(names, shades, strict=True):
         ax.plot(steps, series_by_layer[name], color=shade, label=str(name))
     if guide is not None:
         ax.axhline(guide, linestyle="--", linewidth=1, color="black",
@@ -289,7 +289,8 @@ def cube_shaded_columns(ax) -> set[tuple[int, int]]:
     from matplotlib.colors import to_rgba
 
     x0, y0 = _project(0, 0, 0)
-    dx_n, dy_n = (a - b for a, b in zip(_project(0, 1, 0), (x0, y0)))
+    x1, y1 = _project(0, 1, 0)
+    dx_n, dy_n = x1 - x0, y1 - y0
     white = to_rgba("white")
     shaded = set()
     # Each column adds three faces, front first; the front face's first

@@ -82,7 +82,7 @@ def gain_filter(zs, gains, init=None) -> torch.Tensor:
     else:
         x = torch.as_tensor(init, dtype=zs.dtype).expand_as(zs[0])
     estimates = torch.empty_like(zs)
-    for k, (z, gain) in enumerate(zip(zs, gains)):
+    for k, (z, gain) in enumerate(zip(zs, gains, strict=True)):
         x = x + gain * (z - x)
         estimates[k] = x
     return estimates

@@ -45,8 +45,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from bnlesson.models import init_xavier
-from bnlesson.utils import (atomic_write, env, env_flag, get_device,
-                            model_device, repo_root)
+from bnlesson.utils import (
+    atomic_write,
+    env,
+    env_flag,
+    get_device,
+    model_device,
+    repo_root,
+)
 
 logger = logging.getLogger(__name__)
 

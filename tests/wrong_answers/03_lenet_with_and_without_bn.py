@@ -1,7 +1,8 @@
 """Typical wrong answers for chapter 03's graded task.
 
-Each entry redefines ``largest_trainable_lr`` wrongly; tests/test_assignments.py
-checks that the test cell after the answer fails with it.
+Each entry redefines ``largest_trainable_lr`` wrongly;
+tests/test_assignments.py checks that the test cell after the answer fails
+with it.
 """
 
 from functools import partial

@@ -31,7 +31,8 @@ def norm_axes(method):
         "per channel (instance norm), groups ignored": '''
 def group_norm(X, num_groups, gamma, beta, eps=1e-5):
     C = X.shape[1]
-    return normalize(X, (2, 3), eps) * gamma.view(1, C, 1, 1) + beta.view(1, C, 1, 1)
+    Y = normalize(X, (2, 3), eps)
+    return Y * gamma.view(1, C, 1, 1) + beta.view(1, C, 1, 1)
 ''',
         "interleaved groups: (N, C/G, G, H, W)": '''
 def group_norm(X, num_groups, gamma, beta, eps=1e-5):
