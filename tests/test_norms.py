@@ -314,7 +314,7 @@ def test_corrected_module_has_no_such_flaws():
 
 def test_extra_repr():
     text = repr(BatchNorm(16, num_dims=4))
-    assert "16, num_dims=4, eps=1e-05, momentum=0.9, unbiased=True" in text
+    assert "16, num_dims=4, eps=1e-05, momentum=0.1, unbiased=True" in text
 
 
 def _train_pair(scratch, torch_bn, batches, lr=0.1):
@@ -343,7 +343,7 @@ def _assert_same_state(scratch, torch_bn, tol=STATS32):
                                torch_bn.running_mean, **tol)
     torch.testing.assert_close(scratch.moving_var.reshape(-1),
                                torch_bn.running_var, **tol)
-    assert scratch.momentum == pytest.approx(1 - torch_bn.momentum)
+    assert scratch.momentum == torch_bn.momentum  # PyTorch's convention
     assert scratch.eps == torch_bn.eps
 
 
@@ -381,14 +381,14 @@ def test_from_torch_then_train_matches(seed, ndim):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_to_torch_then_train_matches(seed, ndim):
     C = 2 + seed
-    scratch = BatchNorm(C, num_dims=ndim, momentum=0.8)
+    scratch = BatchNorm(C, num_dims=ndim, momentum=0.2)
     batches = _random_batches(seed + 10, ndim, C)
     with torch.no_grad():
         for X in batches[:2]:  # some history
             scratch(X)
     torch_bn = scratch.to_torch()
     assert type(torch_bn) is (nn.BatchNorm1d if ndim == 2 else nn.BatchNorm2d)
-    assert torch_bn.momentum == pytest.approx(0.2)
+    assert torch_bn.momentum == 0.2
     _assert_converted_trains_alike(scratch, torch_bn, batches, batches[1])
 
 

@@ -53,16 +53,16 @@ def test_cumulative_mean_of_tensors_and_lists():
 
 def test_ema_convention():
     zs = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
-    # momentum weights the OLD value; None starts from the first value.
+    # momentum weights the NEW value (PyTorch); None starts from the first.
     torch.testing.assert_close(
-        ema(zs, 0.9), torch.tensor([1.0, 1.1, 1.39], dtype=torch.float64),
+        ema(zs, 0.1), torch.tensor([1.0, 1.1, 1.39], dtype=torch.float64),
         **F64)
     # init=0.0 mimics a BatchNorm running_mean buffer.
     torch.testing.assert_close(
-        ema(zs, 0.9, init=0.0),
+        ema(zs, 0.1, init=0.0),
         torch.tensor([0.1, 0.29, 0.661], dtype=torch.float64), **F64)
-    assert torch.equal(ema(zs, 0.0), zs)  # no memory: the measurements
-    assert torch.equal(ema(zs, 1.0, init=5.0), torch.full((3,), 5.0,
+    assert torch.equal(ema(zs, 1.0), zs)  # no memory: the measurements
+    assert torch.equal(ema(zs, 0.0, init=5.0), torch.full((3,), 5.0,
                                                           dtype=torch.float64))
 
 
@@ -70,7 +70,7 @@ def test_ema_and_cumulative_mean_are_pytorch_running_mean():
     gen = torch.Generator().manual_seed(0)
     batches = [torch.randn(8, 3, generator=gen) + k for k in range(5)]
     batch_means = torch.stack([X.mean(0) for X in batches])
-    for momentum, expected in ((0.1, ema(batch_means, 0.9, init=0.0)),
+    for momentum, expected in ((0.1, ema(batch_means, 0.1, init=0.0)),
                                (None, cumulative_mean(batch_means))):
         bn = nn.BatchNorm1d(3, momentum=momentum)
         for X, x_k in zip(batches, expected, strict=True):
@@ -116,11 +116,11 @@ def test_kalman_with_process_noise_settles_to_an_ema():
     _, gains = kalman_1d(zs, e_est=100.0, e_mea=e_mea, q=q)
     assert gains[-1].item() == pytest.approx(gain, rel=1e-12)
     assert gains[0] > gains[-1] > 0  # falls, then stays constant
-    # Started at the steady state, the filter IS an EMA with momentum 1 - K.
+    # Started at the steady state, the filter IS an EMA with momentum K.
     e_star = gain * e_mea / (1 - gain)
     estimates, gains = kalman_1d(zs, e_est=e_star, e_mea=e_mea, q=q, x0=0.0)
     torch.testing.assert_close(gains, torch.full_like(gains, gain), **F64)
-    torch.testing.assert_close(estimates, ema(zs, 1 - gain, init=0.0), **F64)
+    torch.testing.assert_close(estimates, ema(zs, gain, init=0.0), **F64)
 
 
 def test_steady_state_gain_without_noise_is_zero():

@@ -6,8 +6,9 @@ What this module holds, in the order the chapters use it:
   (d2l, lecture 26), kept recognisable, flaws of the module included, so that
   chapter 02 can demonstrate them;
 * :class:`BatchNorm` -- the corrected module: it branches on
-  ``self.training``, keeps its moving statistics in buffers and converts
-  exactly to and from ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``;
+  ``self.training``, keeps its moving statistics in buffers, takes
+  PyTorch's ``momentum`` and converts exactly to and from
+  ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``;
 * :class:`BatchNormFunction` and :func:`batch_norm_closed_form` -- batch
   normalization with a hand-written (closed-form) backward pass;
 * :func:`normalize` and, built on it, :func:`layer_norm`,
@@ -17,6 +18,12 @@ What this module holds, in the order the chapters use it:
 
 Shapes: ``N`` batch size, ``D`` features, ``C`` channels, ``H, W`` height
 and width. "Per channel" means per feature for 2-D input.
+
+``momentum`` is the weight of an exponential moving average (not an
+optimizer's momentum) and means what it means in PyTorch, the weight of the
+NEW batch statistic (0.1), everywhere except in the lecture's own
+:func:`batch_norm` and :class:`LectureBatchNorm`, where it is the weight of
+the OLD moving value (0.9).
 """
 from __future__ import annotations
 
@@ -135,6 +142,9 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, *,
                training=None, unbiased=False):
     """Batch normalization as written in the lecture (d2l, lecture 26).
 
+    ``momentum`` is the lecture's: the weight of the OLD moving value (0.9),
+    i.e. PyTorch's ``1 - momentum``.
+
     Args:
         X: (N, D) output of a fully-connected layer, or (N, C, H, W) output
             of a convolution.
@@ -212,6 +222,8 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, *,
 class LectureBatchNorm(nn.Module):
     """The lecture's ``BatchNorm`` module, kept with its flaws for chapter 02.
 
+    Its momentum is the lecture's 0.9, the weight of the OLD moving value.
+
     Args:
         num_features: D (2-D input) or C (4-D input).
         num_dims: 2 for (N, D) input, 4 for (N, C, H, W) input.
@@ -254,12 +266,15 @@ class LectureBatchNorm(nn.Module):
 class BatchNorm(nn.Module):
     """Batch normalization done right, with the lecture's names.
 
+    ``momentum`` is PyTorch's: the weight of the NEW batch statistic (0.1),
+    ``moving = (1 - momentum) * moving + momentum * batch``.
+
     Args:
         num_features: D (2-D input) or C (4-D input).
         num_dims: 2 for (N, D) input, 4 for (N, C, H, W) input.
         eps: added to the variance before the square root.
-        momentum: weight of the OLD moving value (the lecture's convention);
-            ``nn.BatchNorm*`` uses ``1 - momentum``.
+        momentum: weight of the NEW batch statistic, as in ``nn.BatchNorm*``
+            (the lecture's 0.9 on the old value is 0.1 here).
         unbiased: if True (default), ``moving_var`` stores the unbiased
             (Bessel-corrected, divided by n - 1) batch variance, exactly like
             PyTorch's ``running_var``; if False, the biased one, like the
@@ -277,14 +292,15 @@ class BatchNorm(nn.Module):
     up to float rounding.
     """
 
-    def __init__(self, num_features, num_dims, eps=1e-5, momentum=0.9, *,
+    def __init__(self, num_features, num_dims, eps=1e-5, momentum=0.1, *,
                  unbiased=True):
         super().__init__()
         shape = _stat_shape(num_features, num_dims)
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(
-                f"momentum is the weight of the old moving value and must lie "
-                f"in [0, 1], got {momentum} (PyTorch's 0.1 is 0.9 here)")
+                f"momentum is the weight of the new batch statistic and must "
+                f"lie in [0, 1], got {momentum} (the lecture's 0.9 is 0.1 "
+                f"here)")
         self.num_features = num_features
         self.num_dims = num_dims
         self.eps = eps
@@ -303,9 +319,10 @@ class BatchNorm(nn.Module):
                 f"{self.__class__.__name__}(num_dims={self.num_dims}) expects "
                 f"{self.num_dims}-D input, got shape {tuple(X.shape)}; build "
                 f"it with num_dims={X.dim()} for this input")
+        # batch_norm takes the lecture's momentum, the weight of the old value.
         Y, moving_mean, moving_var = batch_norm(
             X, self.gamma, self.beta, self.moving_mean, self.moving_var,
-            self.eps, self.momentum, training=self.training,
+            self.eps, 1.0 - self.momentum, training=self.training,
             unbiased=self.unbiased)
         if self.training:
             # In place, so the buffers stay the same tensors (and dtype).
@@ -323,8 +340,8 @@ class BatchNorm(nn.Module):
         """A :class:`BatchNorm` equal to ``bn`` (``nn.BatchNorm1d`` / ``2d``).
 
         Copies weight -> gamma, bias -> beta, running_mean -> moving_mean,
-        running_var -> moving_var (both unbiased), the mode, device and
-        dtype; momentum becomes ``1 - bn.momentum``. A ``bn`` without affine
+        running_var -> moving_var (both unbiased), momentum (the same
+        convention), the mode, device and dtype. A ``bn`` without affine
         parameters gets gamma = 1, beta = 0. The result accepts 2-D input
         only for ``BatchNorm1d`` (not its (N, C, L) form).
         """
@@ -343,7 +360,7 @@ class BatchNorm(nn.Module):
                 "EMA weight reproduces; set bn.momentum to a number first")
         num_dims = 2 if isinstance(bn, nn.BatchNorm1d) else 4
         module = cls(bn.num_features, num_dims, eps=bn.eps,
-                     momentum=1.0 - bn.momentum)
+                     momentum=bn.momentum)
         module.to(device=bn.running_mean.device, dtype=bn.running_mean.dtype)
         with torch.no_grad():
             if bn.affine:
@@ -355,7 +372,7 @@ class BatchNorm(nn.Module):
 
     def to_torch(self):
         """An ``nn.BatchNorm1d`` (num_dims=2) or ``nn.BatchNorm2d`` equal to
-        this module, with ``momentum = 1 - self.momentum``.
+        this module, momentum included.
 
         Its ``num_batches_tracked`` starts at 0 (PyTorch only reads it when
         momentum is None).
@@ -367,7 +384,7 @@ class BatchNorm(nn.Module):
                 "biased ones cannot be converted exactly (the factor "
                 "n / (n - 1) depends on each batch's size)")
         cls = nn.BatchNorm1d if self.num_dims == 2 else nn.BatchNorm2d
-        bn = cls(self.num_features, eps=self.eps, momentum=1.0 - self.momentum,
+        bn = cls(self.num_features, eps=self.eps, momentum=self.momentum,
                  device=self.gamma.device, dtype=self.gamma.dtype)
         with torch.no_grad():
             bn.weight.copy_(self.gamma.reshape(-1))
@@ -538,13 +555,15 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None,
                   bias=None, use_input_stats=True, momentum=0.1, eps=1e-5):
     """Instance norm, like ``F.instance_norm``: per sample and channel.
 
+    ``momentum`` is PyTorch's: the weight of the NEW statistic (0.1).
+
     Args:
         input: (N, C, *spatial), e.g. (N, C, H, W); statistics over spatial.
         running_mean, running_var: optional (C,) buffers. With
-            use_input_stats they are updated in place, PyTorch-style:
-            ``new = (1 - momentum) * old + momentum * batch`` (momentum
-            weights the NEW value here, as in PyTorch), where "batch" is the
-            average over the N samples of their mean and unbiased variance.
+            use_input_stats they are updated in place,
+            ``new = (1 - momentum) * old + momentum * batch``, where "batch"
+            is the average over the N samples of their mean and unbiased
+            variance.
         weight, bias: optional (C,) affine parameters.
         use_input_stats: normalise with each instance's statistics (True)
             or with running_mean / running_var (False).
