@@ -57,80 +57,43 @@ NORM_AXES = {
 
 
 # --------------------------------------------------------------------------
-# Input checks. Each error says what was wrong and what to do about it.
+# Input checks, one line each, in PyTorch's words.
 # --------------------------------------------------------------------------
-
-def _check_float(X: torch.Tensor, name: str = "X") -> None:
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(X).__name__}")
-    if not X.is_floating_point():
-        raise TypeError(
-            f"{name} has dtype {X.dtype}, but normalization needs floating "
-            f"point (means and variances are fractions): pass {name}.float()")
-
-
-def _check_batch_ndim(X: torch.Tensor) -> None:
-    if X.dim() not in (2, 4):
-        raise ValueError(
-            f"batch norm expects 2-D input (N, D) from a fully-connected "
-            f"layer or 4-D input (N, C, H, W) from a convolution, got "
-            f"{X.dim()}-D input of shape {tuple(X.shape)}; reshape it first "
-            f"(e.g. X.flatten(1) for a fully-connected layer)")
-
 
 def _channel_shape(C: int, ndim: int) -> tuple[int, ...]:
     """(1, C) for 2-D input, (1, C, 1, 1) for 4-D: broadcasts per channel."""
     return (1, C) + (1,) * (ndim - 2)
 
 
-def _check_channel_tensor(t: torch.Tensor, name: str, X: torch.Tensor) -> None:
-    """``t`` must broadcast against ``X`` as one value per channel.
-
-    A (C,) tensor against 4-D input would broadcast along W instead of C,
-    which is silently wrong whenever W == C, so it is refused.
-    """
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    expected = _channel_shape(X.shape[1], X.dim())
-    padded = (1,) * (len(expected) - t.dim()) + tuple(t.shape)
-    if padded != expected:
-        raise ValueError(
-            f"{name} has shape {tuple(t.shape)}, but {X.dim()}-D input with "
-            f"{X.shape[1]} channels needs one value per channel, shape "
-            f"{expected}; create it with shape {expected} or reshape it "
-            f"with .reshape{expected}")
+def _check_batch_dims(X):
+    if X.dim() not in (2, 4):
+        raise ValueError(f"expected 2D or 4D input (got {X.dim()}D input)")
 
 
-def _check_vector(t: torch.Tensor | None, name: str, C: int) -> None:
-    """An optional per-channel vector of shape (C,), as torch.nn.functional."""
+def _check_batch_size(X):
+    # One value per channel: its batch mean is itself, so Y would be beta.
+    if X.numel() == X.shape[1]:
+        raise ValueError(f"Expected more than 1 value per channel when "
+                         f"training, got input size {X.size()}")
+
+
+def _check_per_channel(name, t, X):
+    # A (C,) tensor against 4-D input would broadcast along W, not C.
+    shape = _channel_shape(X.shape[1], X.dim())
+    if tuple(t.shape) not in (shape, shape[1:]):
+        raise ValueError(f"expected {name} of shape {shape} "
+                         f"(got {tuple(t.shape)})")
+
+
+def _check_vector(name, t, C):
     if t is not None and tuple(t.shape) != (C,):
-        raise ValueError(
-            f"{name} has shape {tuple(t.shape)}, but the input has {C} "
-            f"channels: {name} must have shape ({C},)")
-
-
-def _check_batch_stats(X: torch.Tensor) -> None:
-    """Batch statistics need at least two values per channel."""
-    if X.numel() <= X.shape[1]:
-        raise ValueError(
-            f"Expected more than 1 value per channel when training, got input "
-            f"of shape {tuple(X.shape)}: with one value the batch mean is the "
-            f"value itself, so every output would collapse to beta. Use a "
-            f"batch of 2 or more samples, or normalise with the moving "
-            f"statistics (training=False / model.eval())")
+        raise ValueError(f"expected {name} of shape ({C},) "
+                         f"(got {tuple(t.shape)})")
 
 
 def _stat_shape(num_features: int, num_dims: int) -> tuple[int, ...]:
     if num_dims not in (2, 4):
-        raise ValueError(
-            f"num_dims must be 2 (after a fully-connected layer) or 4 (after "
-            f"a convolution), got {num_dims}")
-    if not isinstance(num_features, int) or num_features < 1:
-        raise ValueError(
-            f"num_features must be a positive int (the number of features or "
-            f"channels), got {num_features!r}")
+        raise ValueError(f"num_dims must be 2 or 4 (got {num_dims})")
     return _channel_shape(num_features, num_dims)
 
 
@@ -179,7 +142,6 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, *,
       uses batch statistics. Modules should pass ``training=self.training``.
 
     Raises:
-        TypeError: X is not a floating-point tensor.
         ValueError: X is not 2-D or 4-D, a statistic or parameter does not
             hold one value per channel, or a training batch has only one
             value per channel.
@@ -187,16 +149,15 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, *,
     if training is None:
         # The lecture's switch: no gradients means inference.
         training = torch.is_grad_enabled()
-    _check_float(X)
-    _check_batch_ndim(X)
+    _check_batch_dims(X)
     for name, t in (("gamma", gamma), ("beta", beta),
                     ("moving_mean", moving_mean), ("moving_var", moving_var)):
-        _check_channel_tensor(t, name, X)
+        _check_per_channel(name, t, X)
     if not training:
         # Inference: normalise with the statistics of the whole data set.
         X_hat = (X - moving_mean) / torch.sqrt(moving_var + eps)
     else:
-        _check_batch_stats(X)
+        _check_batch_size(X)
         if X.dim() == 2:
             # Fully-connected: one mean and variance per feature (column).
             mean = X.mean(dim=0)  # (D,)
@@ -296,11 +257,6 @@ class BatchNorm(nn.Module):
                  unbiased=True):
         super().__init__()
         shape = _stat_shape(num_features, num_dims)
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(
-                f"momentum is the weight of the new batch statistic and must "
-                f"lie in [0, 1], got {momentum} (the lecture's 0.9 is 0.1 "
-                f"here)")
         self.num_features = num_features
         self.num_dims = num_dims
         self.eps = eps
@@ -315,10 +271,8 @@ class BatchNorm(nn.Module):
     def forward(self, X):
         """X: (N, D) or (N, C, H, W), matching num_dims -> Y, same shape."""
         if X.dim() != self.num_dims:
-            raise ValueError(
-                f"{self.__class__.__name__}(num_dims={self.num_dims}) expects "
-                f"{self.num_dims}-D input, got shape {tuple(X.shape)}; build "
-                f"it with num_dims={X.dim()} for this input")
+            raise ValueError(f"expected {self.num_dims}D input "
+                             f"(got {X.dim()}D input)")
         # batch_norm takes the lecture's momentum, the weight of the old value.
         Y, moving_mean, moving_var = batch_norm(
             X, self.gamma, self.beta, self.moving_mean, self.moving_var,
@@ -346,18 +300,11 @@ class BatchNorm(nn.Module):
         only for ``BatchNorm1d`` (not its (N, C, L) form).
         """
         if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            raise TypeError(
-                f"from_torch converts nn.BatchNorm1d or nn.BatchNorm2d, got "
-                f"{type(bn).__name__}")
-        if not bn.track_running_stats:
-            raise ValueError(
-                "bn has track_running_stats=False: it has no running "
-                "statistics to convert; create it with the default "
-                "track_running_stats=True")
-        if bn.momentum is None:
-            raise ValueError(
-                "bn has momentum=None (cumulative average), which no fixed "
-                "EMA weight reproduces; set bn.momentum to a number first")
+            raise TypeError(f"expected nn.BatchNorm1d or nn.BatchNorm2d "
+                            f"(got {type(bn).__name__})")
+        if bn.momentum is None or not bn.track_running_stats:
+            raise ValueError("expected running statistics and a momentum "
+                             "(got None)")
         num_dims = 2 if isinstance(bn, nn.BatchNorm1d) else 4
         module = cls(bn.num_features, num_dims, eps=bn.eps,
                      momentum=bn.momentum)
@@ -377,12 +324,9 @@ class BatchNorm(nn.Module):
         Its ``num_batches_tracked`` starts at 0 (PyTorch only reads it when
         momentum is None).
         """
-        if not self.unbiased:
-            raise ValueError(
-                "to_torch needs unbiased=True: PyTorch's running_var "
-                "averages unbiased batch variances, and a moving average of "
-                "biased ones cannot be converted exactly (the factor "
-                "n / (n - 1) depends on each batch's size)")
+        if not self.unbiased:  # n / (n - 1) differs from batch to batch
+            raise ValueError("to_torch needs unbiased=True, as PyTorch's "
+                             "running_var")
         cls = nn.BatchNorm1d if self.num_dims == 2 else nn.BatchNorm2d
         bn = cls(self.num_features, eps=self.eps, momentum=self.momentum,
                  device=self.gamma.device, dtype=self.gamma.dtype)
@@ -435,11 +379,6 @@ class BatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X, gamma, beta, eps):
-        _check_float(X)
-        _check_batch_ndim(X)
-        _check_vector(gamma, "gamma", X.shape[1])
-        _check_vector(beta, "beta", X.shape[1])
-        _check_batch_stats(X)
         m = X.numel() // X.shape[1]
         # Per-channel tensors keep X's number of axes: (1, C) or (1, C, 1, 1).
         mean = _channel_sum(X).div_(m)
@@ -485,6 +424,10 @@ def batch_norm_closed_form(X, gamma, beta, eps=1e-5):
         Y with X's shape; equals ``F.batch_norm(X, None, None, gamma, beta,
         training=True, eps=eps)``. No running statistics are kept.
     """
+    _check_batch_dims(X)
+    _check_vector("gamma", gamma, X.shape[1])
+    _check_vector("beta", beta, X.shape[1])
+    _check_batch_size(X)
     return BatchNormFunction.apply(X, gamma, beta, eps)
 
 
@@ -504,7 +447,6 @@ def normalize(X, dims, eps=1e-5):
     Returns:
         A tensor of X's shape.
     """
-    _check_float(X)
     var, mean = torch.var_mean(X, dim=dims, correction=0, keepdim=True)
     return (X - mean) / torch.sqrt(var + eps)
 
@@ -528,21 +470,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         normalized_shape: int or tuple, the trailing shape to normalise over.
         weight, bias: optional, of shape normalized_shape (elementwise).
     """
-    _check_float(input, "input")
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     normalized_shape = tuple(normalized_shape)
     k = len(normalized_shape)
-    if k == 0 or tuple(input.shape[input.dim() - k:]) != normalized_shape:
-        raise ValueError(
-            f"normalized_shape {normalized_shape} must be a non-empty tail of "
-            f"the input's shape {tuple(input.shape)}, e.g. "
-            f"{tuple(input.shape[1:])} for per-sample statistics")
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.shape) != normalized_shape:
-            raise ValueError(
-                f"{name} has shape {tuple(t.shape)}; it must have "
-                f"normalized_shape {normalized_shape}")
+    if tuple(input.shape[-k:]) != normalized_shape:
+        raise ValueError(f"expected input with shape [*, "
+                         f"{', '.join(map(str, normalized_shape))}] (got "
+                         f"input of size {list(input.shape)})")
     Y = normalize(input, tuple(range(input.dim() - k, input.dim())), eps)
     if weight is not None:
         Y = Y * weight
@@ -568,31 +503,21 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None,
         use_input_stats: normalise with each instance's statistics (True)
             or with running_mean / running_var (False).
     """
-    _check_float(input, "input")
-    if input.dim() < 3:
-        raise ValueError(
-            f"instance norm expects input (N, C, *spatial) with at least one "
-            f"spatial axis, got shape {tuple(input.shape)}")
     C = input.shape[1]
     for name, t in (("running_mean", running_mean),
                     ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
-        _check_vector(t, name, C)
+        _check_vector(name, t, C)
     dims = tuple(range(2, input.dim()))
     shape = _channel_shape(C, input.dim())
     if use_input_stats:
-        if input[0, 0].numel() == 1:
-            raise ValueError(
-                f"Expected more than 1 spatial element when training, got "
-                f"input of shape {tuple(input.shape)}: the statistics of one "
-                f"value would map it to 0; use a larger input")
+        # One value per sample and channel would normalise to 0.
+        if input.numel() == input.shape[0] * C:
+            raise ValueError(f"Expected more than 1 spatial element when "
+                             f"training, got input size {input.size()}")
         Y = normalize(input, dims, eps)
         _update_instance_stats(input, running_mean, running_var, momentum)
     else:
-        if running_mean is None or running_var is None:
-            raise ValueError(
-                "use_input_stats=False normalises with running statistics: "
-                "pass running_mean and running_var of shape (C,)")
         Y = ((input - running_mean.view(shape))
              / torch.sqrt(running_var.view(shape) + eps))
     return _affine_per_channel(Y, weight, bias)
@@ -623,19 +548,16 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             affine), G = C is instance norm.
         weight, bias: optional (C,) per-channel affine parameters.
     """
-    _check_float(input, "input")
     if input.dim() < 2:
-        raise ValueError(
-            f"group norm expects input (N, C, *), got shape "
-            f"{tuple(input.shape)}")
+        raise ValueError(f"expected 2D or more input "
+                         f"(got {input.dim()}D input)")
     N, C = input.shape[:2]
-    if num_groups < 1 or C % num_groups:
-        raise ValueError(
-            f"num_groups={num_groups} must be a positive divisor of the "
-            f"number of channels C={C}; choose e.g. one of "
-            f"{[g for g in range(1, C + 1) if C % g == 0]}")
-    _check_vector(weight, "weight", C)
-    _check_vector(bias, "bias", C)
+    if C % num_groups:
+        raise ValueError(f"Expected number of channels in input to be "
+                         f"divisible by num_groups (got C={C} and "
+                         f"num_groups={num_groups})")
+    _check_vector("weight", weight, C)
+    _check_vector("bias", bias, C)
     grouped = input.reshape(N, num_groups, -1)  # (N, G, C // G * H * W)
     Y = normalize(grouped, 2, eps).reshape(input.shape)
     return _affine_per_channel(Y, weight, bias)
@@ -663,12 +585,11 @@ def stats_group_ids(method, shape, num_groups=None):
     elif method == "instance":
         ids = n * C + c
     elif method == "group":
-        if num_groups is None or num_groups < 1 or C % num_groups:
-            raise ValueError(
-                f"method 'group' needs num_groups dividing C={C}, got "
-                f"{num_groups}")
+        if num_groups is None or C % num_groups:
+            raise ValueError(f"expected num_groups dividing C={C} "
+                             f"(got {num_groups})")
         ids = n * num_groups + c // (C // num_groups)
     else:
-        raise ValueError(
-            f"method must be one of {sorted(NORM_AXES)}, got {method!r}")
+        raise ValueError(f"method must be one of {sorted(NORM_AXES)} "
+                         f"(got {method!r})")
     return ids.expand(N, C, H, W).clone()
