@@ -1,6 +1,6 @@
 """Normalization layers written from scratch.
 
-What this module holds, in the order the chapters use it:
+What this module holds, top to bottom, in the order the chapters use it:
 
 * :func:`batch_norm` and :class:`LectureBatchNorm` -- the lecture's code
   (d2l, lecture 26), kept recognisable, flaws of the module included, so that
@@ -9,12 +9,13 @@ What this module holds, in the order the chapters use it:
   ``self.training``, keeps its moving statistics in buffers, takes
   PyTorch's ``momentum`` and converts exactly to and from
   ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``;
-* :class:`BatchNormFunction` and :func:`batch_norm_closed_form` -- batch
-  normalization with a hand-written (closed-form) backward pass;
+* :func:`batch_norm_closed_form` and :class:`BatchNormFunction` -- batch
+  normalization with its backward pass written out as the formula;
 * :func:`normalize` and, built on it, :func:`layer_norm`,
   :func:`instance_norm` and :func:`group_norm` with the signatures of their
   ``torch.nn.functional`` counterparts, plus :data:`NORM_AXES` and
-  :func:`stats_group_ids`, which say which elements share statistics.
+  :func:`stats_group_ids`, which say which elements share statistics;
+* the shape helpers and the one-line input checks.
 
 Shapes: ``N`` batch size, ``D`` features, ``C`` channels, ``H, W`` height
 and width. "Per channel" means per feature for 2-D input.
@@ -44,58 +45,6 @@ __all__ = [
     "normalize",
     "stats_group_ids",
 ]
-
-#: Axes of a 4-D input (N, C, H, W) over which each method computes one mean
-#: and one variance. Group norm first views the input as
-#: (N, G, C // G, H, W); its axes refer to that 5-D view.
-NORM_AXES = {
-    "batch": (0, 2, 3),
-    "layer": (1, 2, 3),
-    "instance": (2, 3),
-    "group": (2, 3, 4),
-}
-
-
-# --------------------------------------------------------------------------
-# Input checks, one line each, in PyTorch's words.
-# --------------------------------------------------------------------------
-
-def _channel_shape(C: int, ndim: int) -> tuple[int, ...]:
-    """(1, C) for 2-D input, (1, C, 1, 1) for 4-D: broadcasts per channel."""
-    return (1, C) + (1,) * (ndim - 2)
-
-
-def _check_batch_dims(X):
-    if X.dim() not in (2, 4):
-        raise ValueError(f"expected 2D or 4D input (got {X.dim()}D input)")
-
-
-def _check_batch_size(X):
-    # One value per channel: its batch mean is itself, so Y would be beta.
-    if X.numel() == X.shape[1]:
-        raise ValueError(f"Expected more than 1 value per channel when "
-                         f"training, got input size {X.size()}")
-
-
-def _check_per_channel(name, t, X):
-    # A (C,) tensor against 4-D input would broadcast along W, not C.
-    shape = _channel_shape(X.shape[1], X.dim())
-    if tuple(t.shape) not in (shape, shape[1:]):
-        raise ValueError(f"expected {name} of shape {shape} "
-                         f"(got {tuple(t.shape)})")
-
-
-def _check_vector(name, t, C):
-    if t is not None and tuple(t.shape) != (C,):
-        raise ValueError(f"expected {name} of shape ({C},) "
-                         f"(got {tuple(t.shape)})")
-
-
-def _stat_shape(num_features: int, num_dims: int) -> tuple[int, ...]:
-    if num_dims not in (2, 4):
-        raise ValueError(f"num_dims must be 2 or 4 (got {num_dims})")
-    return _channel_shape(num_features, num_dims)
-
 
 # --------------------------------------------------------------------------
 # The lecture's batch norm.
@@ -224,6 +173,10 @@ class LectureBatchNorm(nn.Module):
         return Y
 
 
+# --------------------------------------------------------------------------
+# The corrected module.
+# --------------------------------------------------------------------------
+
 class BatchNorm(nn.Module):
     """Batch normalization done right, with the lecture's names.
 
@@ -289,6 +242,8 @@ class BatchNorm(nn.Module):
                 f"eps={self.eps}, momentum={self.momentum}, "
                 f"unbiased={self.unbiased}")
 
+    # Conversion to and from nn.BatchNorm1d / nn.BatchNorm2d.
+
     @classmethod
     def from_torch(cls, bn):
         """A :class:`BatchNorm` equal to ``bn`` (``nn.BatchNorm1d`` / ``2d``).
@@ -342,87 +297,18 @@ class BatchNorm(nn.Module):
 # Batch norm with a closed-form backward pass.
 # --------------------------------------------------------------------------
 
-def _channel_sum(T: torch.Tensor) -> torch.Tensor:
-    """Per-channel sum of (N, C) or (N, C, H, W), kept as (1, C[, 1, 1]).
-
-    For 4-D input, summing (H, W) first and then N is about twice as fast on
-    CPU as one reduction over (0, 2, 3).
-    """
-    if T.dim() == 2:
-        return T.sum(0, keepdim=True)
-    return T.sum((2, 3), keepdim=True).sum(0, keepdim=True)
-
-
-class BatchNormFunction(torch.autograd.Function):
-    """Training-mode batch norm with a written-out backward pass.
-
-    ``BatchNormFunction.apply(X, gamma, beta, eps)`` with X: (N, C) or
-    (N, C, H, W), gamma and beta: (C,), eps a float; returns Y of X's shape.
-    Prefer :func:`batch_norm_closed_form`.
-
-    With m = N*H*W values per channel, x_hat = (x - mean) * invstd,
-    invstd = 1 / sqrt(var + eps) and dY the incoming gradient, per channel::
-
-        dbeta  = sum(dY)
-        dgamma = sum(dY * x_hat)
-        dX     = gamma * invstd * (dY - dbeta / m - x_hat * dgamma / m)
-
-    The mean and variance depend on every x, which is where the last two
-    terms come from. Like ``F.batch_norm``, forward saves only X and
-    per-channel tensors (mean, invstd, scale = gamma * invstd), and each
-    pass allocates one tensor of X's size (Y, then dX): the squares and
-    products that the sums need are written into that tensor first. The
-    variance and dgamma are computed from centred values, x - mean, which
-    stays accurate when the mean is large compared with the standard
-    deviation.
-    """
-
-    @staticmethod
-    def forward(ctx, X, gamma, beta, eps):
-        m = X.numel() // X.shape[1]
-        # Per-channel tensors keep X's number of axes: (1, C) or (1, C, 1, 1).
-        mean = _channel_sum(X).div_(m)
-        Y = X - mean  # Y's storage holds (x - mean)^2 first
-        var = _channel_sum(Y.square_()).div_(m)  # biased
-        invstd = var.add_(eps).rsqrt_()
-        scale = gamma.view(mean.shape) * invstd  # y = scale * x + shift
-        shift = torch.addcmul(beta.view(mean.shape), mean, scale, value=-1.0)
-        torch.mul(X, scale, out=Y).add_(shift)
-        ctx.save_for_backward(X, mean, invstd, scale)
-        return Y
-
-    @staticmethod
-    @once_differentiable  # mean and invstd were saved without a graph
-    def backward(ctx, dY):
-        X, mean, invstd, scale = ctx.saved_tensors
-        m = X.numel() // X.shape[1]
-        dbeta = _channel_sum(dY)
-        dX = X - mean  # dX's storage holds dY * (x - mean) first
-        dgamma = _channel_sum(dX.mul_(dY)).mul_(invstd)
-        if ctx.needs_input_grad[0]:
-            # With scale = gamma * invstd, the formula above regroups as
-            # dX = scale * dY - a * x + b, per channel, where
-            # a = scale * invstd * dgamma / m and
-            # b = a * mean - scale * dbeta / m.
-            a = (scale * invstd).mul_(dgamma).div_(m)
-            b = torch.addcmul(a * mean, scale, dbeta, value=-1.0 / m)
-            torch.mul(X, a.neg_(), out=dX).add_(b).addcmul_(dY, scale)
-        else:
-            dX = None
-        return dX, dgamma.view(-1), dbeta.view(-1), None
-
-
 def batch_norm_closed_form(X, gamma, beta, eps=1e-5):
-    """Training-mode batch norm (batch statistics), closed-form backward.
+    """Training-mode batch norm whose backward pass is written out by hand.
 
     Args:
-        X: (N, D) or (N, C, H, W), floating point.
+        X: (N, D) or (N, C, H, W).
         gamma, beta: (C,) scale and shift (C = D for 2-D input).
         eps: added to the biased batch variance.
 
     Returns:
         Y with X's shape; equals ``F.batch_norm(X, None, None, gamma, beta,
-        training=True, eps=eps)``. No running statistics are kept.
+        training=True, eps=eps)``, gradients included (see
+        :class:`BatchNormFunction`). No running statistics are kept.
     """
     _check_batch_dims(X)
     _check_vector("gamma", gamma, X.shape[1])
@@ -431,9 +317,59 @@ def batch_norm_closed_form(X, gamma, beta, eps=1e-5):
     return BatchNormFunction.apply(X, gamma, beta, eps)
 
 
+class BatchNormFunction(torch.autograd.Function):
+    """Batch norm in training mode, with the closed-form backward pass.
+
+    ``BatchNormFunction.apply(X, gamma, beta, eps)``: X (N, C) or
+    (N, C, H, W), gamma and beta (C,); returns Y of X's shape. Per channel,
+    with m values, x_hat = (x - mean) / std, std = sqrt(var + eps) and dY
+    the incoming gradient (chapter 02, section 5)::
+
+        dbeta  = sum(dY)
+        dgamma = sum(dY * x_hat)
+        dX     = gamma / std * (dY - dbeta / m - x_hat * dgamma / m)
+
+    The last two terms are there because the mean and the variance depend
+    on every x.
+    """
+
+    @staticmethod
+    def forward(ctx, X, gamma, beta, eps):
+        dims = (0, *range(2, X.dim()))  # every axis but the channels
+        mean = X.mean(dims, keepdim=True)  # (1, C) or (1, C, 1, 1)
+        var = ((X - mean) ** 2).mean(dims, keepdim=True)  # biased
+        std = torch.sqrt(var + eps)
+        X_hat = (X - mean) / std
+        ctx.save_for_backward(X_hat, gamma, std)
+        return gamma.view_as(mean) * X_hat + beta.view_as(mean)
+
+    @staticmethod
+    @once_differentiable  # no second derivative through this backward
+    def backward(ctx, dY):
+        X_hat, gamma, std = ctx.saved_tensors
+        dims = (0, *range(2, dY.dim()))
+        m = dY.numel() // dY.shape[1]  # values per channel
+        dbeta = dY.sum(dims, keepdim=True)  # (1, C) or (1, C, 1, 1)
+        dgamma = (dY * X_hat).sum(dims, keepdim=True)
+        dX = gamma.view_as(std) / std * (dY - dbeta / m
+                                         - X_hat * (dgamma / m))
+        return dX, dgamma.view(-1), dbeta.view(-1), None
+
+
 # --------------------------------------------------------------------------
 # The normalization family: one function, different axes.
 # --------------------------------------------------------------------------
+
+#: Axes of a 4-D input (N, C, H, W) over which each method computes one mean
+#: and one variance. Group norm first views the input as
+#: (N, G, C // G, H, W); its axes refer to that 5-D view.
+NORM_AXES = {
+    "batch": (0, 2, 3),
+    "layer": (1, 2, 3),
+    "instance": (2, 3),
+    "group": (2, 3, 4),
+}
+
 
 def normalize(X, dims, eps=1e-5):
     """(X - mean) / sqrt(var + eps), statistics over the axes ``dims``.
@@ -449,16 +385,6 @@ def normalize(X, dims, eps=1e-5):
     """
     var, mean = torch.var_mean(X, dim=dims, correction=0, keepdim=True)
     return (X - mean) / torch.sqrt(var + eps)
-
-
-def _affine_per_channel(Y, weight, bias):
-    """Y: (N, C, *) scaled and shifted by (C,) weight and bias."""
-    shape = _channel_shape(Y.shape[1], Y.dim())
-    if weight is not None:
-        Y = Y * weight.view(shape)
-    if bias is not None:
-        Y = Y + bias.view(shape)
-    return Y
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -563,6 +489,16 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return _affine_per_channel(Y, weight, bias)
 
 
+def _affine_per_channel(Y, weight, bias):
+    """Y: (N, C, *) scaled and shifted by (C,) weight and bias."""
+    shape = _channel_shape(Y.shape[1], Y.dim())
+    if weight is not None:
+        Y = Y * weight.view(shape)
+    if bias is not None:
+        Y = Y + bias.view(shape)
+    return Y
+
+
 def stats_group_ids(method, shape, num_groups=None):
     """Which elements of a 4-D input share one mean and variance.
 
@@ -593,3 +529,44 @@ def stats_group_ids(method, shape, num_groups=None):
         raise ValueError(f"method must be one of {sorted(NORM_AXES)} "
                          f"(got {method!r})")
     return ids.expand(N, C, H, W).clone()
+
+
+# --------------------------------------------------------------------------
+# Shapes and input checks (one line each, in PyTorch's words).
+# --------------------------------------------------------------------------
+
+def _channel_shape(C: int, ndim: int) -> tuple[int, ...]:
+    """(1, C) for 2-D input, (1, C, 1, 1) for 4-D: broadcasts per channel."""
+    return (1, C) + (1,) * (ndim - 2)
+
+
+def _check_batch_dims(X):
+    if X.dim() not in (2, 4):
+        raise ValueError(f"expected 2D or 4D input (got {X.dim()}D input)")
+
+
+def _check_batch_size(X):
+    # One value per channel: its batch mean is itself, so Y would be beta.
+    if X.numel() == X.shape[1]:
+        raise ValueError(f"Expected more than 1 value per channel when "
+                         f"training, got input size {X.size()}")
+
+
+def _check_per_channel(name, t, X):
+    # A (C,) tensor against 4-D input would broadcast along W, not C.
+    shape = _channel_shape(X.shape[1], X.dim())
+    if tuple(t.shape) not in (shape, shape[1:]):
+        raise ValueError(f"expected {name} of shape {shape} "
+                         f"(got {tuple(t.shape)})")
+
+
+def _check_vector(name, t, C):
+    if t is not None and tuple(t.shape) != (C,):
+        raise ValueError(f"expected {name} of shape ({C},) "
+                         f"(got {tuple(t.shape)})")
+
+
+def _stat_shape(num_features: int, num_dims: int) -> tuple[int, ...]:
+    if num_dims not in (2, 4):
+        raise ValueError(f"num_dims must be 2 or 4 (got {num_dims})")
+    return _channel_shape(num_features, num_dims)
