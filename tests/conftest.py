@@ -30,3 +30,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """An empty run cache for the test, with caching allowed."""
+    monkeypatch.setenv("BNLESSON_CACHE_DIR", str(tmp_path / "runs"))
+    monkeypatch.delenv("BNLESSON_NO_CACHE", raising=False)
+    return tmp_path / "runs"

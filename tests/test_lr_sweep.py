@@ -1,5 +1,4 @@
-"""Learning-rate sweeps (chapter 03): which runs count as trained, the
-largest learning rate that trains, and the sweep figure."""
+"""Learning-rate sweeps (chapter 03): the sweep figure."""
 import math
 
 import matplotlib
@@ -7,40 +6,9 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
 from bnlesson.plotting import COLORS, plot_sweep  # noqa: E402
-from bnlesson.train import History, largest_trainable_lr, sweep_accuracy  # noqa: E402
-
-
-def test_sweep_accuracy_is_nan_for_a_diverged_run():
-    ok = History(train_loss=[2.3, 0.6], train_acc=[0.1, 0.8],
-                 test_acc=[0.2, 0.75])
-    assert sweep_accuracy(ok) == 0.75
-    for bad in (math.nan, math.inf):
-        diverged = History(train_loss=[2.3, bad], train_acc=[0.1, 0.1],
-                           test_acc=[0.2, 0.1])
-        assert math.isnan(sweep_accuracy(diverged))
-    # a loss that blew up once and came back still marks the run diverged
-    spiked = History(train_loss=[math.inf, 0.5], train_acc=[0.1, 0.8],
-                     test_acc=[0.1, 0.8])
-    assert math.isnan(sweep_accuracy(spiked))
-
-
-@pytest.mark.parametrize("final_acc, threshold, expected", [
-    ({0.1: 0.6, 1.0: 0.8, 10.0: 0.1}, 0.5, 1.0),
-    ({10.0: 0.1, 0.1: 0.6, 1.0: 0.8}, 0.5, 1.0),         # unsorted keys
-    ({0.1: 0.6, 1.0: 0.5}, 0.5, 1.0),                    # boundary counts
-    ({0.03: 0.1, 0.3: 0.7, 3.0: 0.6}, 0.5, 3.0),         # too small first
-    ({0.1: 0.6, 1.0: math.nan, 3.0: math.nan}, 0.5, 0.1),  # diverged
-    ({0.1: 0.2, 1.0: math.nan}, 0.5, None),              # nothing trains
-    ({}, 0.5, None),
-])
-def test_largest_trainable_lr(final_acc, threshold, expected):
-    assert largest_trainable_lr(final_acc, threshold) == expected
-
-
 
 
 def test_plot_sweep_lines_diverged_marks_and_threshold(ax):

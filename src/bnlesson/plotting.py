@@ -135,8 +135,8 @@ def plot_sweep(ax, results: Mapping, *, xlabel: str = "learning rate",
                colors: Mapping | None = None):
     """One line with markers per variant over a swept setting: ``results``
     maps a label to ``{x: y}`` (e.g. learning rate -> final test accuracy;
-    any key order). A non-finite y (a diverged run, see
-    :func:`bnlesson.train.sweep_accuracy`) breaks the line and is marked
+    any key order). A non-finite y (a diverged run, as chapter 03's
+    ``sweep_accuracy`` marks it) breaks the line and is marked
     with a cross at y = 0. ``threshold`` draws a dashed horizontal line
     (e.g. the accuracy that counts as "trains"). Labels that name a variant
     get its colour unless ``colors`` gives one (see :func:`color_for`)."""
