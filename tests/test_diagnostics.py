@@ -13,7 +13,6 @@ from bnlesson.diagnostics import (
     ACTIVATION_KEYS,
     WEIGHT_KEYS,
     ActivationStats,
-    format_table,
     gradient_norms_at_init,
     layer_stats,
     saturated_share,
@@ -35,16 +34,16 @@ def batch(num_examples=8):
     return torch.rand(num_examples, 1, 28, 28), torch.arange(num_examples) % 10
 
 
-def one_sgd_step(net, stats_kwargs=None, lr=0.5):
+def one_sgd_step(net, lr=0.5):
     """One hand-written SGD step under ActivationStats(every=1).
     Returns the stats, the batch and what was observed by hand."""
     X, y = batch()
     seen = {}
     net.act1.register_forward_hook(
-        lambda m, args, out: seen.update(act1=out) or out.retain_grad())
+        lambda m, args, out: seen.update(act1=out))
     before = net.linear1.weight.detach().clone()
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-    with ActivationStats(net, every=1, **(stats_kwargs or {})) as stats:
+    with ActivationStats(net, every=1) as stats:
         F.cross_entropy(net(X), y).backward()
         seen["grad"] = net.linear1.weight.grad.clone()
         optimizer.step()
@@ -56,15 +55,11 @@ def one_sgd_step(net, stats_kwargs=None, lr=0.5):
 def test_records_match_hand_computed_values():
     stats, seen = one_sgd_step(deep_mlp(2, width=16))
     act1 = stats.activations["act1"]
-    Y = seen["act1"].detach()  # (8, 16): 128 values < sample_size
+    Y = seen["act1"].detach()  # (8, 16): 128 values < SAMPLE_SIZE
     assert stats.steps == [0]
-    assert act1["mean"][0] == pytest.approx(Y.mean().item(), rel=1e-6)
-    assert act1["std"][0] == pytest.approx(Y.std().item(), rel=1e-6)
     expected = torch.quantile(Y.reshape(-1), torch.tensor([.15, .5, .85]))
     assert [act1[k][0] for k in ("p15", "p50", "p85")] == \
         pytest.approx(expected.tolist(), rel=1e-6)
-    assert act1["grad_std"][0] == pytest.approx(
-        seen["act1"].grad.std().item(), rel=1e-6)
     linear1 = stats.weights["linear1"]
     assert linear1["grad_norm"][0] == pytest.approx(
         seen["grad"].norm().item(), rel=1e-6)
@@ -128,7 +123,7 @@ def test_recording_changes_nothing_in_the_run():
         args = (net, train_iter, [(X_test, y_test)], 1, 0.5, "cpu")
         if not with_stats:
             return train(*args, seed=0, record_steps=True)
-        with ActivationStats(net, every=1, sample_size=64):
+        with ActivationStats(net, every=1):  # conv outputs: sampled
             return train(*args, seed=0, record_steps=True)
 
     assert run(True).step_loss == run(False).step_loss
@@ -145,18 +140,12 @@ def test_close_removes_every_hook():
 
 def test_named_layers_and_bad_names():
     net = lenet("batchnorm")
-    stats = ActivationStats(net, activations=["1", "2"], weights=["0"])
+    stats = ActivationStats(net, activations=["1", "2"])
     stats.close()
     assert list(stats.activations) == ["1", "2"]
-    assert list(stats.weights) == ["0"]
+    assert list(stats.weights) == ["0", "4", "9", "12", "15"]
     with pytest.raises(ValueError, match="no module named"):
         ActivationStats(net, activations=["conv1"])
-    with pytest.raises(TypeError, match=r"\['2'\]"):
-        ActivationStats(net, activations="2")
-    with pytest.raises(ValueError, match="no weight"):
-        ActivationStats(net, weights=["2"])
-    with pytest.raises(ValueError, match="every"):
-        ActivationStats(net, every=0)
 
 
 def test_norm_outputs_have_no_saturation():
@@ -166,21 +155,16 @@ def test_norm_outputs_have_no_saturation():
         F.cross_entropy(net(X), y).backward()
     series = stats.activations["1"]
     assert math.isnan(series["saturation"][0])
-    assert series["mean"][0] == pytest.approx(0, abs=1e-5)  # BN output
+    assert series["p15"][0] < 0 < series["p85"][0]  # BN output, centred
 
 
-def test_table_and_dict_are_plain(cache_dir):
+def test_dict_is_plain(cache_dir):
     stats, _ = one_sgd_step(deep_mlp(2, width=16))
     values = stats.to_dict()
     json.dumps(values)
     run_cached({"test": "stats"}, lambda: values)
     assert run_cached({"test": "stats"}, dict) == values  # read back
-    text = stats.table()
-    assert text.splitlines()[0] == "step 0"
-    assert "act2" in text and "update_ratio" in text
-    assert format_table(values) == text
-    with pytest.raises(ValueError, match="nothing recorded"):
-        ActivationStats(deep_mlp(1, 4)).table()
+    assert list(values["activations"]["act2"]) == list(ACTIVATION_KEYS)
 
 
 def test_gradient_norms_at_init_shrink_towards_the_input():

@@ -10,8 +10,6 @@ from bnlesson import norms
 from bnlesson.models import (
     ACTIVATION_CHOICES,
     LENET_ACT,
-    LENET_CONV,
-    LENET_LINEAR,
     LENET_NORM,
     NORM_CHOICES,
     deep_mlp,
@@ -21,6 +19,9 @@ from bnlesson.models import (
     num_groups,
 )
 
+# Positions of LeNet's convolutions and linear layers (models' docstring).
+LENET_CONV = (0, 4)
+LENET_LINEAR = (9, 12, 15)
 # The lecture's concise LeNet, layer by layer.
 LECTURE_LAYOUT = [nn.Conv2d, nn.BatchNorm2d, nn.Sigmoid, nn.MaxPool2d,
                   nn.Conv2d, nn.BatchNorm2d, nn.Sigmoid, nn.MaxPool2d,

@@ -26,14 +26,6 @@ def test_device_can_be_forced(monkeypatch):
     assert utils.get_device("meta") == torch.device("meta")
 
 
-def test_profile_is_read_from_the_environment(monkeypatch):
-    monkeypatch.setenv("BNLESSON_PROFILE", "full")
-    assert utils.get_profile() == "full"
-    monkeypatch.setenv("BNLESSON_PROFILE", "fast")
-    with pytest.raises(ValueError, match="'quick' or 'full'"):
-        utils.get_profile()
-
-
 def test_deterministic_gpu_mode_leaves_the_cpu_alone():
     # PyTorch's deterministic mode would fill every new CPU tensor (slow);
     # CPU kernels are deterministic for a fixed thread count anyway.

@@ -9,7 +9,7 @@ Kalman gain, precise BN), ``plotting`` (figure helpers that take an
 headless), ``assignments`` (student versions and grading with nbgrader).
 Importing the package reads no data.
 """
-from bnlesson.utils import get_device, get_profile, set_seed, setup
+from bnlesson.utils import get_device, set_seed, setup
 
 __version__ = "0.1.0"
-__all__ = ["get_device", "get_profile", "set_seed", "setup", "__version__"]
+__all__ = ["get_device", "set_seed", "setup", "__version__"]

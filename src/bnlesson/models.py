@@ -48,9 +48,8 @@ POOL_CHOICES = ("max", "avg")
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 ACTIVATION_CHOICES = tuple(ACTIVATIONS)
 
-#: Positions of the layers in :func:`lenet` (see the module docstring).
-LENET_CONV = (0, 4)
-LENET_LINEAR = (9, 12, 15)
+#: Positions of the norm and activation slots in :func:`lenet` (see the
+#: module docstring).
 LENET_NORM = (1, 5, 10, 13)
 LENET_ACT = (2, 6, 11, 14)
 

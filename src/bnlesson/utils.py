@@ -1,5 +1,5 @@
-"""Helpers shared by every chapter and module: seeds, device, profile,
-environment, files.
+"""Helpers shared by every chapter and module: seeds, device, environment,
+files, figures.
 
 Seeds are fixed, so a rerun on the same machine repeats. The thread count is
 left to PyTorch (all cores, or ``OMP_NUM_THREADS`` / ``torch.set_num_threads``
@@ -105,20 +105,6 @@ def get_device(prefer: str | None = None) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-def get_profile(default: str = "quick") -> str:
-    """The run profile: ``"quick"`` (default, mini data) or ``"full"``.
-
-    Read from the environment variable ``BNLESSON_PROFILE`` so that nbval,
-    papermill and ``python -m bnlesson.lessons`` can all choose it.
-    """
-    profile = env("BNLESSON_PROFILE", default)
-    if profile not in ("quick", "full"):
-        raise ValueError(
-            f"BNLESSON_PROFILE must be 'quick' or 'full', got {profile!r}; "
-            "unset it for the default quick profile")
-    return profile
 
 
 #: Figure defaults: small PNGs keep the committed notebooks lean.
