@@ -1,12 +1,9 @@
 """Tests of bnlesson.data: the shipped subset, lookup order, verification,
 atomic caching and the error messages."""
 import gzip
-import http.server
 import os
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,68 +19,9 @@ needs_system_copy = pytest.mark.skipif(
 
 
 # --------------------------------------------------------------------------
-# fixtures: a tiny synthetic "full" data set, a local HTTP mirror
+# helpers (the fixtures fake_full, isolated, mirror and system_copy are in
+# tests/conftest.py)
 # --------------------------------------------------------------------------
-@pytest.fixture
-def fake_full(monkeypatch):
-    """Synthetic IDX files (20 train / 10 test) whose checksums replace the
-    official ones; returns {name: decompressed bytes}."""
-    rng = np.random.default_rng(1)
-    files = {}
-    for split, n in (("train", 20), ("test", 10)):
-        img_name, lbl_name = data.SPLIT_FILES[split]
-        files[img_name] = data.encode_idx(
-            rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
-        files[lbl_name] = data.encode_idx(np.arange(n, dtype=np.uint8) % 10)
-    monkeypatch.setattr(data, "FULL_SHA256",
-                        {k: data.sha256(v) for k, v in files.items()})
-    return files
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """An empty data root, no system copy, a mirror nobody listens on."""
-    root = tmp_path / "data"
-    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", "")
-    monkeypatch.setenv("BNLESSON_MIRROR", f"http://127.0.0.1:{_free_port()}/")
-    return root
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def mirror(monkeypatch):
-    """A local HTTP server on 127.0.0.1 serving the dict it returns."""
-    served = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = served.get(self.path.lstrip("/"))
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):  # keep pytest's output clean
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("BNLESSON_MIRROR",
-                       f"http://127.0.0.1:{server.server_address[1]}/")
-    yield served
-    server.shutdown()
-    server.server_close()
-
-
 def _leftovers(folder: Path):
     """Temporary files an interrupted write would leave behind."""
     return sorted(p.name for p in folder.rglob("*.part"))
@@ -97,14 +35,6 @@ def _fill(folder: Path, files: dict, gz: bool = False) -> Path:
             (folder / (name + ".gz")).write_bytes(gzip.compress(raw))
         else:
             (folder / name).write_bytes(raw)
-    return folder
-
-
-@pytest.fixture
-def system_copy(tmp_path, fake_full, monkeypatch):
-    """A system copy of the fake full set (plain IDX files), in use."""
-    folder = _fill(tmp_path / "system", fake_full)
-    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(folder))
     return folder
 
 

@@ -1,4 +1,6 @@
-"""Per-layer statistics, checked against values computed by hand."""
+"""Per-layer statistics and one-shot measurements, checked against values
+computed by hand."""
+import copy
 import json
 import math
 
@@ -14,19 +16,16 @@ from bnlesson.diagnostics import (
     WEIGHT_KEYS,
     ActivationStats,
     gradient_norms_at_init,
+    layer_outputs,
     layer_stats,
     saturated_share,
+    sgd_step_change,
 )
 from bnlesson.models import deep_mlp, init_xavier, lenet
 from bnlesson.train import train
 
 # Tiny models: one thread is as fast as two (see tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("one_thread", "seeded")
 
 
 def batch(num_examples=8):
@@ -190,3 +189,50 @@ def test_layer_stats_one_step():
     assert values["steps"] == [0]
     assert list(values["activations"]) == ["2", "6", "11", "14"]
     assert values["weights"]["0"]["update_ratio"] == [0.0]
+
+
+# --------------------------------------------------------------------------
+# What one change does to the layers (chapter 01)
+# --------------------------------------------------------------------------
+def test_layer_outputs_match_a_hand_forward_and_leave_the_net_alone():
+    net = deep_mlp(3, width=8, norm="batchnorm").eval()
+    running = net.norm2.running_mean.clone()
+    X, _ = batch(16)
+    out = layer_outputs(net, X, ["act2", "norm1"])
+    assert list(out) == ["act2", "norm1"]
+    train_copy = copy.deepcopy(net).train()
+    h = train_copy.flatten(X)
+    z1 = train_copy.norm1(train_copy.linear1(h))
+    z2 = train_copy.norm2(train_copy.linear2(train_copy.act1(z1)))
+    torch.testing.assert_close(out["norm1"], z1)
+    torch.testing.assert_close(out["act2"], torch.sigmoid(z2))
+    assert not net.training
+    assert torch.equal(net.norm2.running_mean, running)
+    assert not out["act2"].requires_grad
+    with pytest.raises(ValueError, match="no module named"):
+        layer_outputs(net, X, ["linear9"])
+
+
+def test_sgd_step_change_matches_a_hand_step():
+    net = deep_mlp(2, width=8)
+    X, y = batch(16)
+    before = copy.deepcopy(net.state_dict())
+    result = sgd_step_change(net, X, y, 0.5, "linear2")
+    for key, value in net.state_dict().items():  # net untouched
+        assert torch.equal(value, before[key])
+    hand = copy.deepcopy(net)
+    loss = F.cross_entropy(hand(X), y)
+    loss.backward()
+    W = hand.linear2.weight.detach().clone()
+    Y = hand.linear2(hand.act1(hand.linear1(hand.flatten(X)))).detach()
+    with torch.no_grad():
+        for p in hand.parameters():
+            p -= 0.5 * p.grad
+        Y1 = hand.linear2(hand.act1(hand.linear1(hand.flatten(X))))
+    assert result["loss"] == pytest.approx(loss.item(), rel=1e-6)
+    assert result["weight"] == pytest.approx(
+        ((hand.linear2.weight - W).norm() / W.norm()).item(), rel=1e-5)
+    assert result["output"] == pytest.approx(
+        ((Y1 - Y).norm() / Y.norm()).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="no weight"):
+        sgd_step_change(net, X, y, 0.1, "act1")

@@ -15,25 +15,6 @@ from bnlesson.train import History, evaluate_accuracy, train
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def toy_data(num_examples=96, seed=0):
-    """Easy synthetic images: class k lights up row block k.
-    X (N, 1, 28, 28) float32, y (N,) int64."""
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 10, (num_examples,), generator=gen)
-    X = 0.3 * torch.rand(num_examples, 1, 28, 28, generator=gen)
-    for i, label in enumerate(y.tolist()):
-        X[i, 0, 2 * label:2 * label + 3] += 0.7
-    return X, y
-
-
-@pytest.fixture
-def iters():
-    X, y = toy_data(96)
-    X_test, y_test = toy_data(40, seed=1)
-    return (BatchIterator(X, y, 16, shuffle=True),
-            BatchIterator(X_test, y_test, 16))
-
-
 def fit(iters, norm="batchnorm", **kwargs):
     kwargs = {"seed": 0, **kwargs}
     return train(lenet(norm), *iters, 2, 0.5, "cpu", **kwargs)
@@ -92,7 +73,7 @@ def test_seeded_run_leaves_the_global_rng_alone(iters):
     assert torch.equal(state, torch.get_rng_state())
 
 
-def test_iterator_generator_is_seeded_and_restored():
+def test_iterator_generator_is_seeded_and_restored(toy_data):
     X, y = toy_data(48)
     gen = torch.Generator().manual_seed(123)
     state = gen.get_state()
@@ -103,7 +84,7 @@ def test_iterator_generator_is_seeded_and_restored():
     assert torch.equal(gen.get_state(), state)
 
 
-def test_dataloader_and_plain_lists_work():
+def test_dataloader_and_plain_lists_work(toy_data):
     X, y = toy_data(32)
     loader = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True)
     history = train(deep_mlp(1, 8), loader, [(X, y)], 1, 0.1, "cpu", seed=0)
