@@ -45,9 +45,10 @@ IPython.core.pylabtools.backend2gui = {}
 import d2l.torch as d2l  # noqa: E402
 import torch  # noqa: E402
 
-from bnlesson.data import load_fashion_mnist, repo_root  # noqa: E402
+from bnlesson.data import load_fashion_mnist  # noqa: E402
 from bnlesson.models import lenet  # noqa: E402
 from bnlesson.train import train  # noqa: E402
+from bnlesson.utils import repo_root  # noqa: E402
 
 LR, NUM_EPOCHS, BATCH_SIZE = 1.0, 1, 256
 #: Minimum speed-up over d2l.train_ch6, per norm variant.

@@ -25,6 +25,8 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WRONG = Path(__file__).resolve().parent / "wrong_answers"
 CHAPTERS = asg.graded_chapters(NOTEBOOKS)
 ids = [p.stem for p in CHAPTERS]
+BEGIN_MARKERS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")
+END_MARKERS = ("### END SOLUTION", "### END HIDDEN TESTS")
 
 
 def _solution_lines(source_nb):
@@ -33,12 +35,13 @@ def _solution_lines(source_nb):
     for cell in source_nb.cells:
         inside = False
         for line in cell.source.splitlines():
-            if "### BEGIN SOLUTION" in line or "### BEGIN HIDDEN TESTS" in line:
+            code = line.strip()
+            if any(marker in code for marker in BEGIN_MARKERS):
                 inside = True
-            elif "### END SOLUTION" in line or "### END HIDDEN TESTS" in line:
+            elif any(marker in code for marker in END_MARKERS):
                 inside = False
-            elif inside and len(line.strip()) > 12 and not line.strip().startswith("#"):
-                lines.append(line.strip())
+            elif inside and len(code) > 12 and not code.startswith("#"):
+                lines.append(code)
     return lines
 
 
@@ -122,7 +125,8 @@ def test_student_version_is_clean(path):
             assert cell.metadata.get("editable") is False
     meta = [asg.nbgrader_meta(c) for c in source.cells if asg.nbgrader_meta(c)]
     assert all(m["schema_version"] == asg.NBGRADER_SCHEMA for m in meta)
-    assert len({m["grade_id"] for m in meta}) == len(meta), "duplicate grade_id"
+    grade_ids = [m["grade_id"] for m in meta]
+    assert len(set(grade_ids)) == len(grade_ids), "duplicate grade_id"
     assert any(asg.is_manual(c) for c in source.cells), "no written question"
     assert all(t.answer_indices for t in asg.tasks(source))
 
@@ -149,7 +153,8 @@ def test_round_trip_and_wrong_answers(path):
     graded = asg.merge_answers(source, student)
 
     wrong_file = WRONG / f"{path.stem}.py"
-    wrong = runpy.run_path(str(wrong_file))["WRONG"] if wrong_file.exists() else {}
+    wrong = (runpy.run_path(str(wrong_file))["WRONG"]
+             if wrong_file.exists() else {})
     task_of = {i: t for t in asg.tasks(graded) for i in [t.test_index]}
     answer_ids = {asg.nbgrader_meta(c)["grade_id"]
                   for c in graded.cells if asg.is_answer(c)}
@@ -168,7 +173,8 @@ def test_round_trip_and_wrong_answers(path):
             if i not in task_of:
                 continue
             task = task_of[i]
-            assert not asg.cell_failed(cell), f"{task.grade_id} fails with the reference"
+            assert not asg.cell_failed(cell), \
+                f"{task.grade_id} fails with the reference"
             for a in task.answer_indices:
                 gid = asg.nbgrader_meta(graded.cells[a])["grade_id"]
                 for label, code in wrong.get(gid, {}).items():

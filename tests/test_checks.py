@@ -47,7 +47,8 @@ def test_parity_table_lists_every_row():
     text = parity_table(rows)
     lines = text.splitlines()
     assert len(lines) == 4
-    assert "output" in lines[2] and "True" in lines[2] and lines[2].endswith("0")
+    assert "output" in lines[2] and "True" in lines[2]
+    assert lines[2].endswith("0")
     assert "running var" in lines[3] and "False" in lines[3]
     assert "(1e-07, 1e-06)" in lines[3] and lines[3].endswith("<= 1e+00")
 

@@ -1,12 +1,9 @@
 """Tests of bnlesson.data: the shipped subset, lookup order, verification,
 atomic caching and the error messages."""
 import gzip
-import http.server
 import os
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,70 +19,36 @@ needs_system_copy = pytest.mark.skipif(
 
 
 # --------------------------------------------------------------------------
-# fixtures: a tiny synthetic "full" data set, a local HTTP mirror
+# helpers (the fixtures fake_full, isolated, mirror and system_copy are in
+# tests/conftest.py)
 # --------------------------------------------------------------------------
-@pytest.fixture
-def fake_full(monkeypatch):
-    """Synthetic IDX files (20 train / 10 test) whose checksums replace the
-    official ones; returns {name: decompressed bytes}."""
-    rng = np.random.default_rng(1)
-    files = {}
-    for split, n in (("train", 20), ("test", 10)):
-        img_name, lbl_name = data.SPLIT_FILES[split]
-        files[img_name] = data.encode_idx(
-            rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
-        files[lbl_name] = data.encode_idx(np.arange(n, dtype=np.uint8) % 10)
-    monkeypatch.setattr(data, "FULL_SHA256",
-                        {k: data.sha256(v) for k, v in files.items()})
-    return files
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """An empty data root, no system copy, a mirror nobody listens on."""
-    root = tmp_path / "data"
-    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", "")
-    monkeypatch.setenv("BNLESSON_MIRROR", f"http://127.0.0.1:{_free_port()}/")
-    return root
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def mirror(monkeypatch):
-    """A local HTTP server on 127.0.0.1 serving the dict it returns."""
-    served = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = served.get(self.path.lstrip("/"))
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):  # keep pytest's output clean
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("BNLESSON_MIRROR",
-                       f"http://127.0.0.1:{server.server_address[1]}/")
-    yield served
-    server.shutdown()
-    server.server_close()
-
-
 def _leftovers(folder: Path):
-    return sorted(p.name for p in folder.rglob("*.part")) if folder.exists() else []
+    """Temporary files an interrupted write would leave behind."""
+    return sorted(p.name for p in folder.rglob("*.part"))
+
+
+def _fill(folder: Path, files: dict, gz: bool = False) -> Path:
+    """Write ``files`` ({name: bytes}) into ``folder``, gzipped if ``gz``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, raw in files.items():
+        if gz:
+            (folder / (name + ".gz")).write_bytes(gzip.compress(raw))
+        else:
+            (folder / name).write_bytes(raw)
+    return folder
+
+
+def _flipped(raw: bytes) -> bytes:
+    """``raw`` with its last byte changed: same size, wrong checksum."""
+    return raw[:-1] + bytes([raw[-1] ^ 0xFF])
+
+
+def _corrupt_cache(root: Path, files: dict) -> Path:
+    """The cache of ``root`` filled with ``files``, one of them corrupted;
+    returns the corrupted file."""
+    broken = _fill(data.cache_dir(root), files) / "t10k-labels-idx1-ubyte"
+    broken.write_bytes(_flipped(files[broken.name]))
+    return broken
 
 
 # --------------------------------------------------------------------------
@@ -97,7 +60,8 @@ def test_mini_shapes_types_and_strata():
     assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32
     assert y.shape == (256,) and y.dtype == torch.int64
     assert 0.0 <= X.min() and X.max() <= 1.0
-    assert train_iter.num_examples == 10_000 and test_iter.num_examples == 2_000
+    assert train_iter.num_examples == 10_000
+    assert test_iter.num_examples == 2_000
     assert len(train_iter) == 40 and len(test_iter) == 8
     assert torch.bincount(train_iter.y).tolist() == [1000] * 10
     assert torch.bincount(test_iter.y).tolist() == [200] * 10
@@ -149,9 +113,10 @@ def test_corrupted_mini_names_file_and_checksum(tmp_path):
     for f in data.mini_dir().iterdir():
         (root / "mini" / f.name).write_bytes(f.read_bytes())
     name = "t10k-labels-idx1-ubyte"
-    raw = bytearray(gzip.decompress((root / "mini" / (name + ".gz")).read_bytes()))
+    path = root / "mini" / (name + ".gz")
+    raw = bytearray(gzip.decompress(path.read_bytes()))
     raw[100] ^= 1
-    (root / "mini" / (name + ".gz")).write_bytes(data.gzip_bytes(bytes(raw)))
+    path.write_bytes(data.gzip_bytes(bytes(raw)))
     expected = data._read_manifest(data.mini_dir())[name]
     with pytest.raises(data.DataError, match=f"{name}.*{expected}"):
         data.load_tensors("mini", "test", root)
@@ -164,7 +129,8 @@ def test_truncated_gzip_is_a_clear_error(tmp_path):
         (root / "mini" / f.name).write_bytes(f.read_bytes())
     path = root / "mini" / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(data.DataError, match="t10k-images.*not a complete gzip"):
+    with pytest.raises(data.DataError,
+                       match="t10k-images.*not a complete gzip"):
         data.load_tensors("mini", "test", root)
 
 
@@ -186,16 +152,14 @@ def test_nothing_anywhere_lists_three_ways(isolated, fake_full):
     message = str(info.value)
     assert "1. put the IDX files" in message
     assert "2. install a system copy" in message and "apt-get" in message
-    assert "3. download it" in message and "download of http://127.0.0.1" in message
+    assert "3. download it" in message
+    assert "download of http://127.0.0.1" in message
     assert "subset='mini'" in message
     assert _leftovers(isolated) == []
 
 
 def test_system_copy_fills_cache(tmp_path, isolated, fake_full, monkeypatch):
-    system = tmp_path / "system"
-    system.mkdir()
-    for name, raw in fake_full.items():
-        (system / (name + ".gz")).write_bytes(gzip.compress(raw))
+    system = _fill(tmp_path / "system", fake_full, gz=True)
     monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(system))
     sources = data.fetch(isolated)
     assert set(sources.values()) == {f"system:{system}"}
@@ -212,74 +176,98 @@ def test_download_good_truncated_corrupted(isolated, fake_full, mirror):
     # truncated download: clear error, nothing left in the cache
     mirror.update(packed)
     mirror[name + ".gz"] = packed[name + ".gz"][:50]
-    with pytest.raises(data.DataError, match=f"{name}.gz is not a complete gzip"):
+    with pytest.raises(data.DataError,
+                       match=f"{name}.gz is not a complete gzip"):
         data.fetch(isolated)
     assert not (data.cache_dir(isolated) / name).exists()
     assert _leftovers(isolated) == []
 
     # corrupted download (valid gzip, wrong bytes): checksum error
-    bad = bytearray(fake_full[name])
-    bad[-1] ^= 0xFF
-    mirror[name + ".gz"] = gzip.compress(bytes(bad))
+    mirror[name + ".gz"] = gzip.compress(_flipped(fake_full[name]))
     with pytest.raises(data.DataError,
-                       match=f"{name} fails its checksum.*{data.FULL_SHA256[name]}"):
+                       match=f"{name} fails its checksum.*"
+                             f"{data.FULL_SHA256[name]}"):
         data.fetch(isolated)
     assert not (data.cache_dir(isolated) / name).exists()
 
     # good download: verified, cached, then loadable
     mirror.update(packed)
     sources = data.fetch(isolated)
-    assert all(s.startswith("download:http://127.0.0.1") for s in sources.values())
+    assert all(s.startswith("download:http://127.0.0.1")
+               for s in sources.values())
     data._load_tensors.cache_clear()
     X, y = data.load_tensors("full", "train", isolated)
     assert X.shape == (20, 1, 28, 28) and y.tolist() == list(range(10)) * 2
     assert _leftovers(isolated) == []
 
 
-def test_corrupted_cache_is_reported(isolated, fake_full):
-    cache = data.cache_dir(isolated)
-    cache.mkdir(parents=True)
-    for name, raw in fake_full.items():
-        (cache / name).write_bytes(raw)
-    (cache / "t10k-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01garbage")
-    with pytest.raises(data.DataError, match="cache .*t10k-labels-idx1-ubyte fails its checksum"):
+def test_fetch_repairs_corrupt_cache_from_system_copy(isolated, fake_full,
+                                                     system_copy, capsys):
+    broken = _corrupt_cache(isolated, fake_full)
+    assert data.main(["fetch", "--root", str(isolated)]) == 0
+    assert broken.read_bytes() == fake_full[broken.name]
+    out = capsys.readouterr().out
+    assert f"replaced corrupt cached file {broken} from system:" in out
+    # the good cached files stay as they are
+    assert set(data.fetch(isolated).values()) == {"cache"}
+    assert _leftovers(isolated) == []
+
+
+def test_fetch_repairs_truncated_cache_by_download(isolated, fake_full,
+                                                  mirror, capsys):
+    mirror.update({n + ".gz": gzip.compress(raw)
+                   for n, raw in fake_full.items()})
+    cache = _fill(data.cache_dir(isolated), fake_full, gz=True)
+    truncated = cache / "train-images-idx3-ubyte.gz"
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    sources = data.fetch(isolated)
+    assert sources["train-images-idx3-ubyte"].startswith("download:")
+    assert list(sources.values()).count("cache") == 3
+    assert not truncated.exists()  # the verified plain file replaces it
+    assert (cache / "train-images-idx3-ubyte").read_bytes() == \
+        fake_full["train-images-idx3-ubyte"]
+    out = capsys.readouterr().out
+    assert f"replaced corrupt cached file {truncated}" in out
+
+
+def test_corrupt_cache_stays_when_every_source_is_bad(
+        isolated, fake_full, system_copy, mirror):
+    broken = _corrupt_cache(isolated, fake_full)
+    corrupt = broken.read_bytes()
+    (system_copy / broken.name).write_bytes(corrupt)
+    mirror[broken.name + ".gz"] = gzip.compress(corrupt)[:20]
+    with pytest.raises(data.DataError) as info:
         data.fetch(isolated)
+    message = str(info.value)
+    for where in (f"cache {broken.parent}", f"system:{system_copy}"):
+        assert f"{where}: {broken.name} fails its checksum" in message
+    assert f"{broken.name}.gz is not a complete gzip" in message
+    assert broken.read_bytes() == corrupt  # nothing unverified replaced it
+    assert _leftovers(isolated) == []
 
 
-def test_unwritable_cache_is_a_clear_error(tmp_path, fake_full, monkeypatch):
-    system = tmp_path / "system"
-    system.mkdir()
-    for name, raw in fake_full.items():
-        (system / name).write_bytes(raw)
-    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(system))
+def test_loader_refuses_corrupt_cache(isolated, fake_full, system_copy):
+    broken = _corrupt_cache(isolated, fake_full)
+    with pytest.raises(data.DataError, match="fails its checksum") as info:
+        data.load_fashion_mnist(8, subset="full", root=isolated)
+    assert "\n" not in str(info.value) and "make data" in str(info.value)
+    assert broken.read_bytes() == _flipped(fake_full[broken.name])
+
+
+def test_unwritable_cache_is_a_clear_error(tmp_path, system_copy):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")
     # (a file in the way also fails for root, unlike chmod)
-    with pytest.raises(data.DataError, match="cannot write to .*BNLESSON_DATA"):
+    with pytest.raises(data.DataError,
+                       match="cannot write to .*BNLESSON_DATA"):
         data.fetch(blocker)
 
 
-def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    target = tmp_path / "out.bin"
-
-    def failing_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(data.os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk full"):
-        data.atomic_write(target, b"x" * 1000)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_cli_fetch_prints_sources(tmp_path, isolated, fake_full, monkeypatch, capsys):
-    system = tmp_path / "system"
-    system.mkdir()
-    for name, raw in fake_full.items():
-        (system / name).write_bytes(raw)
-    monkeypatch.setenv("BNLESSON_SYSTEM_DATA", str(system))
+def test_cli_fetch_prints_sources(tmp_path, isolated, system_copy,
+                                 monkeypatch, capsys):
     assert data.main(["fetch", "--root", str(isolated)]) == 0
     out = capsys.readouterr().out
-    assert f"system:{system}" in out and "verified" in out
+    assert f"system:{system_copy}" in out and "verified" in out
     monkeypatch.setenv("BNLESSON_SYSTEM_DATA", "")
     assert data.main(["fetch", "--root", str(tmp_path / "empty"),
                       "--no-download"]) == 1
@@ -288,10 +276,7 @@ def test_cli_fetch_prints_sources(tmp_path, isolated, fake_full, monkeypatch, ca
 
 def test_make_mini_is_deterministic(tmp_path, fake_full, monkeypatch):
     monkeypatch.setattr(data, "MINI_PER_CLASS", {"train": 2, "test": 1})
-    cache = data.cache_dir(tmp_path)
-    cache.mkdir(parents=True)
-    for name, raw in fake_full.items():
-        (cache / name).write_bytes(raw)
+    _fill(data.cache_dir(tmp_path), fake_full)
     a = data.make_mini(tmp_path, tmp_path / "a")
     b = data.make_mini(tmp_path, tmp_path / "b")
     for f in a.iterdir():
@@ -359,4 +344,5 @@ def test_d2l_loader_finds_cache_from_notebooks_folder(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # d2l's 4 workers on a 2-core CPU
         train_iter, test_iter = d2l.load_data_fashion_mnist(256)
-    assert len(train_iter.dataset) == 60_000 and len(test_iter.dataset) == 10_000
+    assert len(train_iter.dataset) == 60_000
+    assert len(test_iter.dataset) == 10_000

@@ -7,11 +7,22 @@ from torch import nn
 from torch.nn import functional as F
 
 from bnlesson import norms
-from bnlesson.models import (ACTIVATION_CHOICES, LENET_ACT, LENET_CONV,
-                             LENET_LINEAR, LENET_NORM, NORM_CHOICES,
-                             deep_mlp, init_xavier, lenet, make_norm,
-                             num_groups)
+from bnlesson.models import (
+    ACTIVATION_CHOICES,
+    LENET_ACT,
+    LENET_NORM,
+    NORM_CHOICES,
+    GhostBatch,
+    deep_mlp,
+    init_xavier,
+    lenet,
+    make_norm,
+    num_groups,
+)
 
+# Positions of LeNet's convolutions and linear layers (models' docstring).
+LENET_CONV = (0, 4)
+LENET_LINEAR = (9, 12, 15)
 # The lecture's concise LeNet, layer by layer.
 LECTURE_LAYOUT = [nn.Conv2d, nn.BatchNorm2d, nn.Sigmoid, nn.MaxPool2d,
                   nn.Conv2d, nn.BatchNorm2d, nn.Sigmoid, nn.MaxPool2d,
@@ -19,9 +30,7 @@ LECTURE_LAYOUT = [nn.Conv2d, nn.BatchNorm2d, nn.Sigmoid, nn.MaxPool2d,
                   nn.Linear, nn.BatchNorm1d, nn.Sigmoid, nn.Linear]
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("seeded")
 
 
 def test_lenet_matches_the_lectures_layout():
@@ -125,7 +134,7 @@ def test_init_xavier_redraws_weights_within_the_bound():
     net = lenet()
     biases = [net[i].bias.clone() for i in LENET_CONV + LENET_LINEAR]
     assert init_xavier(net) is net
-    for i, bias in zip(LENET_CONV + LENET_LINEAR, biases):
+    for i, bias in zip(LENET_CONV + LENET_LINEAR, biases, strict=True):
         weight = net[i].weight
         fan_in = weight[0].numel()
         fan_out = weight.shape[0] * weight[0, 0].numel()
@@ -133,3 +142,44 @@ def test_init_xavier_redraws_weights_within_the_bound():
         assert weight.abs().max() <= bound
         assert weight.abs().max() > 0.9 * bound  # drawn, not left alone
         torch.testing.assert_close(net[i].bias, bias)
+
+
+# --------------------------------------------------------------------------
+# GhostBatch: images per normalization batch (chapter 04)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("norm", ["none", "layernorm", "instancenorm",
+                                  "groupnorm"])
+def test_ghost_batch_leaves_per_example_norms_unchanged(norm):
+    net = lenet(norm, activation="relu")
+    X = torch.rand(12, 1, 28, 28)
+    whole = net(X)
+    chunked = GhostBatch(net, 4)(X)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_ghost_batch_gives_batch_norm_per_chunk_statistics():
+    net = lenet("batchnorm", activation="relu")
+    X = torch.rand(12, 1, 28, 28)
+    ghost = GhostBatch(net, 4)
+    Y = ghost(X)
+    # running statistics: one EMA update per chunk
+    assert net[1].num_batches_tracked.item() == 3
+    expected = torch.cat([net(chunk) for chunk in X.split(4)])
+    torch.testing.assert_close(Y, expected)
+    assert (Y - net(X)).abs().max() > 1e-3  # not the whole batch's statistics
+
+
+def test_ghost_batch_eval_does_not_split_and_gradients_flow():
+    ghost = GhostBatch(lenet("batchnorm"), 2)
+    X = torch.rand(6, 1, 28, 28)
+    ghost.eval()
+    torch.testing.assert_close(ghost(X), ghost.net(X))
+    ghost.train()
+    F.cross_entropy(ghost(X), torch.arange(6)).backward()
+    assert ghost.net[0].weight.grad is not None
+    assert "micro_batch=2" in repr(ghost)
+
+
+def test_ghost_batch_rejects_bad_size():
+    with pytest.raises(ValueError, match="micro_batch"):
+        GhostBatch(lenet(), 0)

@@ -1,8 +1,10 @@
-"""Tests of bnlesson.running: recursive estimators and precise BN.
+"""Tests of bnlesson.running: recursive estimators, precise BN, and
+running, recomputed and batch statistics side by side.
 
 Tolerances: float64 recursions agree with direct formulas to 1e-12,
 float32 to 1e-6; population statistics (float64) to 1e-10.
 """
+import copy
 import math
 
 import pytest
@@ -11,12 +13,16 @@ from torch import nn
 
 from bnlesson.norms import BatchNorm
 from bnlesson.running import (
+    batch_stats_accuracy,
+    batch_stats_forward,
     cumulative_mean,
     ema,
     gain_filter,
     kalman_1d,
     population_stats,
     precise_bn,
+    reestimate_running_stats,
+    running_stats_error,
     steady_state_gain,
 )
 
@@ -53,16 +59,16 @@ def test_cumulative_mean_of_tensors_and_lists():
 
 def test_ema_convention():
     zs = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
-    # momentum weights the OLD value; None starts from the first value.
+    # momentum weights the NEW value (PyTorch); None starts from the first.
     torch.testing.assert_close(
-        ema(zs, 0.9), torch.tensor([1.0, 1.1, 1.39], dtype=torch.float64),
+        ema(zs, 0.1), torch.tensor([1.0, 1.1, 1.39], dtype=torch.float64),
         **F64)
     # init=0.0 mimics a BatchNorm running_mean buffer.
     torch.testing.assert_close(
-        ema(zs, 0.9, init=0.0),
+        ema(zs, 0.1, init=0.0),
         torch.tensor([0.1, 0.29, 0.661], dtype=torch.float64), **F64)
-    assert torch.equal(ema(zs, 0.0), zs)  # no memory: the measurements
-    assert torch.equal(ema(zs, 1.0, init=5.0), torch.full((3,), 5.0,
+    assert torch.equal(ema(zs, 1.0), zs)  # no memory: the measurements
+    assert torch.equal(ema(zs, 0.0, init=5.0), torch.full((3,), 5.0,
                                                           dtype=torch.float64))
 
 
@@ -70,10 +76,10 @@ def test_ema_and_cumulative_mean_are_pytorch_running_mean():
     gen = torch.Generator().manual_seed(0)
     batches = [torch.randn(8, 3, generator=gen) + k for k in range(5)]
     batch_means = torch.stack([X.mean(0) for X in batches])
-    for momentum, expected in ((0.1, ema(batch_means, 0.9, init=0.0)),
+    for momentum, expected in ((0.1, ema(batch_means, 0.1, init=0.0)),
                                (None, cumulative_mean(batch_means))):
         bn = nn.BatchNorm1d(3, momentum=momentum)
-        for X, x_k in zip(batches, expected):
+        for X, x_k in zip(batches, expected, strict=True):
             bn(X)
             torch.testing.assert_close(bn.running_mean, x_k, atol=1e-6,
                                        rtol=1e-6)
@@ -116,11 +122,11 @@ def test_kalman_with_process_noise_settles_to_an_ema():
     _, gains = kalman_1d(zs, e_est=100.0, e_mea=e_mea, q=q)
     assert gains[-1].item() == pytest.approx(gain, rel=1e-12)
     assert gains[0] > gains[-1] > 0  # falls, then stays constant
-    # Started at the steady state, the filter IS an EMA with momentum 1 - K.
+    # Started at the steady state, the filter IS an EMA with momentum K.
     e_star = gain * e_mea / (1 - gain)
     estimates, gains = kalman_1d(zs, e_est=e_star, e_mea=e_mea, q=q, x0=0.0)
     torch.testing.assert_close(gains, torch.full_like(gains, gain), **F64)
-    torch.testing.assert_close(estimates, ema(zs, 1 - gain, init=0.0), **F64)
+    torch.testing.assert_close(estimates, ema(zs, gain, init=0.0), **F64)
 
 
 def test_steady_state_gain_without_noise_is_zero():
@@ -240,3 +246,98 @@ def test_precise_bn_errors():
         precise_bn(nn.Sequential(nn.Linear(2, 2)), data)
     with pytest.raises(ValueError, match="no batches"):
         population_stats(model, [])
+
+
+# --------------------------------------------------------------------------
+# Running, recomputed and batch statistics side by side (chapter 05).
+# --------------------------------------------------------------------------
+
+def _net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(3 * 4 * 4, 4),
+                         nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 3))
+
+
+def _batches(n=6, size=8, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.randn(size, 1, 6, 6, generator=gen) * 2 + 1,
+             torch.randint(0, 3, (size,), generator=gen)) for _ in range(n)]
+
+
+def test_running_stats_error_is_zero_after_precise_bn_and_scales():
+    net, data = _net(), _batches()
+    precise_bn(net, data)
+    errors = running_stats_error(net, population_stats(net, data))
+    assert set(errors) == {"1", "5"}
+    for e in errors.values():
+        assert e["mean"] < 1e-6 and e["std"] < 1e-6
+    stats = population_stats(net, data)
+    with torch.no_grad():  # shift the mean by one std, double the std
+        net[1].running_mean += stats["1"].unbiased_var.sqrt().float()
+        net[1].running_var *= 4
+    errors = running_stats_error(net, stats)
+    assert errors["1"]["mean"] == pytest.approx(1.0, rel=1e-5)
+    assert errors["1"]["std"] == pytest.approx(1.0, rel=1e-5)
+
+
+def test_running_stats_error_reads_the_scratch_module():
+    scratch = nn.Sequential(BatchNorm(2, 2))
+    X = torch.tensor([[0.0, 1.0], [2.0, 5.0]])
+    stats = population_stats(scratch, [X])
+    errors = running_stats_error(scratch, stats)  # moving stats 0 and 1
+    std = stats["0"].unbiased_var.sqrt()
+    expected = (stats["0"].mean.abs() / std).mean().item()
+    assert errors["0"]["mean"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("momentum", [0.1, 0.5, None])
+def test_reestimate_running_stats_is_pytorch_ema_or_cumulative(momentum):
+    net, data = _net(), _batches()
+    net.eval()
+    reference = copy.deepcopy(net)
+    start_mean = reference[1].running_mean.clone()
+    reestimate_running_stats(net, data, momentum=momentum)
+    assert not net.training and net[1].momentum == 0.1  # restored
+    means = torch.stack([reference[0](X).mean((0, 2, 3)).detach()
+                         for X, _ in data])  # (K, C) batch means
+    if momentum is None:
+        expected = means.mean(0)
+    else:
+        expected = start_mean
+        for m in means:
+            expected = (1 - momentum) * expected + momentum * m
+    torch.testing.assert_close(net[1].running_mean, expected, atol=1e-5,
+                               rtol=1e-5)
+    for p, q in zip(net.parameters(), reference.parameters(),
+                    strict=True):
+        assert torch.equal(p, q)  # weights frozen
+
+
+def test_reestimate_running_stats_errors():
+    net = nn.Sequential(BatchNorm(2, 2))
+    with pytest.raises(TypeError, match="to_torch"):
+        reestimate_running_stats(net, [torch.randn(4, 2)])
+    with pytest.raises(ValueError, match="new value"):
+        reestimate_running_stats(_net(), _batches(), momentum=0.9 + 1)
+
+
+def test_batch_stats_forward_and_accuracy_leave_model_unchanged():
+    net, data = _net(), _batches()
+    for X, _ in data:  # give it some running statistics
+        net(X)
+    net.eval()
+    state = copy.deepcopy(net.state_dict())
+    X, y = data[0]
+    out = batch_stats_forward(net, X)
+    train_copy = copy.deepcopy(net).train()
+    torch.testing.assert_close(out, train_copy(X))
+    # the output of one example depends on the rest of its batch
+    assert not torch.allclose(batch_stats_forward(net, X[:4])[0], out[0])
+    acc = batch_stats_accuracy(net, data)
+    correct = sum((batch_stats_forward(net, Xb).argmax(1) == yb).sum().item()
+                  for Xb, yb in data)
+    assert acc == correct / sum(len(yb) for _, yb in data)
+    assert not net.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, state[k]), k

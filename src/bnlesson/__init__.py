@@ -2,13 +2,14 @@
 
 Modules: ``data`` (Fashion-MNIST, offline subset and full set), ``norms``
 (from-scratch BN and the norm family), ``models`` (LeNet, deep MLP),
-``train`` (fast trainer with cached runs), ``diagnostics`` (per-layer
-statistics), ``running`` (running averages, Kalman gain, precise BN),
-``plotting`` (figure helpers that take an ``ax``), ``checks`` (parity
-tables), ``lessons`` (run the series headless), ``assignments`` (student
-versions and grading with nbgrader). Importing the package reads no data.
+``train`` (the trainer and its History), ``cache`` (cached runs),
+``diagnostics`` (per-layer statistics), ``running`` (running averages,
+Kalman gain, precise BN), ``plotting`` (figure helpers that take an
+``ax``), ``checks`` (parity tables), ``lessons`` (run the series
+headless), ``assignments`` (student versions and grading with nbgrader).
+Importing the package reads no data.
 """
-from bnlesson.utils import get_device, get_profile, set_seed, setup
+from bnlesson.utils import get_device, set_seed, setup
 
 __version__ = "0.1.0"
-__all__ = ["get_device", "get_profile", "set_seed", "setup", "__version__"]
+__all__ = ["get_device", "set_seed", "setup", "__version__"]

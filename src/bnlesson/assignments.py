@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from bnlesson.data import atomic_write, repo_root
+from bnlesson.utils import atomic_write, repo_root
 
 NBGRADER_SCHEMA = 3
 
@@ -91,7 +91,8 @@ def tasks(nb) -> list[Task]:
 
 def points(nb) -> dict[str, float]:
     """Points per graded cell (autograded tests and written answers)."""
-    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
+    return {nbgrader_meta(c)["grade_id"]:
+            float(nbgrader_meta(c).get("points", 0))
             for c in nb.cells if nbgrader_meta(c).get("grade")}
 
 
@@ -101,9 +102,14 @@ def points(nb) -> dict[str, float]:
 def student_version(nb):
     """The student notebook, made by nbgrader's preprocessors from ``nb``
     (which is not modified)."""
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests,
-                                        ClearMarkScheme, ClearOutput,
-                                        ClearSolutions, LockCells)
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        LockCells,
+    )
     nb = copy.deepcopy(nb)
     resources = {}
     for pp in (CheckCellMetadata(), LockCells(), ClearSolutions(),
@@ -124,7 +130,8 @@ def graded_chapters(notebooks: Path | None = None) -> list[Path]:
             if is_graded_notebook(nbformat.read(p, as_version=4))]
 
 
-def build(out: Path | None = None, notebooks: Path | None = None) -> list[Path]:
+def build(out: Path | None = None,
+          notebooks: Path | None = None) -> list[Path]:
     """Write ``source/`` and ``release/`` for every graded chapter; return
     the student notebooks."""
     out = out or repo_root() / "build" / "assignments"
@@ -178,7 +185,8 @@ def execute(nb, cwd: Path, timeout: int = 1800):
 
 
 def cell_failed(cell) -> bool:
-    return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+    return any(output.get("output_type") == "error"
+               for output in cell.get("outputs", []))
 
 
 def score(executed_nb) -> dict[str, tuple[float, float]]:

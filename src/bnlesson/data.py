@@ -13,14 +13,16 @@ Two subsets:
   ``/usr/share/datasets/fashion-mnist/``), then downloaded from the official
   mirror. Every file is verified against the SHA-256 of its decompressed IDX
   bytes, and the cache is filled atomically (temporary file + rename).
+  ``fetch`` replaces a corrupt cached file from the next source; the
+  loaders refuse it.
 
 Nothing is read or downloaded at import time.
 
 Command line::
 
-    python -m bnlesson.data fetch          # prefetch + verify the full set
-    python -m bnlesson.data verify         # check the mini subset and cache
-    python -m bnlesson.data make-mini      # re-make data/mini from the full set
+    python -m bnlesson.data fetch      # get, verify, repair the full set
+    python -m bnlesson.data verify     # check the mini subset
+    python -m bnlesson.data make-mini  # re-make data/mini from the full set
 """
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ import hashlib
 import io
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -39,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from bnlesson.utils import atomic_write, env, repo_root
 
 #: Class names, index = label.
 CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat",
@@ -68,6 +71,8 @@ SYSTEM_DIRS = ("/usr/share/datasets/fashion-mnist",)
 MINI_PER_CLASS = {"train": 1000, "test": 200}
 MINI_SEED = 0
 MANIFEST = "SHA256SUMS"
+#: How to mend a corrupt cached file (the loaders refuse it).
+REPAIR = "python -m bnlesson.data fetch (make data) replaces it"
 
 
 class DataError(RuntimeError):
@@ -77,20 +82,13 @@ class DataError(RuntimeError):
 # --------------------------------------------------------------------------
 # Locations
 # --------------------------------------------------------------------------
-def repo_root() -> Path | None:
-    """The checkout holding this package (the folder with pyproject.toml)."""
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file():
-            return parent
-    return None
-
-
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: ``root``, ``$BNLESSON_DATA``, or the repo's ``data/``."""
+    """The data folder: ``root``, ``$BNLESSON_DATA``, or the checkout's
+    ``data/``."""
     if root is not None:
         return Path(root)
-    if os.environ.get("BNLESSON_DATA"):
-        return Path(os.environ["BNLESSON_DATA"])
+    if env("BNLESSON_DATA"):
+        return Path(env("BNLESSON_DATA"))
     top = repo_root()
     if top is None:
         return Path.home() / ".cache" / "bnlesson" / "data"
@@ -110,14 +108,14 @@ def cache_dir(root=None) -> Path:
 def system_dirs() -> list[Path]:
     """System copies to look in (``$BNLESSON_SYSTEM_DATA``, ``:``-separated,
     replaces the default Debian location)."""
-    env = os.environ.get("BNLESSON_SYSTEM_DATA")
-    dirs = env.split(os.pathsep) if env is not None else SYSTEM_DIRS
+    value = env("BNLESSON_SYSTEM_DATA")
+    dirs = value.split(os.pathsep) if value is not None else SYSTEM_DIRS
     return [Path(d) for d in dirs if d]
 
 
 def mirror_url() -> str:
     """Download mirror (``$BNLESSON_MIRROR`` overrides the official one)."""
-    url = os.environ.get("BNLESSON_MIRROR", MIRROR)
+    url = env("BNLESSON_MIRROR") or MIRROR
     return url if url.endswith("/") else url + "/"
 
 
@@ -128,17 +126,19 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_maybe_gz(path: Path) -> bytes:
-    """Bytes of ``path``, decompressed when it is gzip; clear error if not."""
-    raw = path.read_bytes()
-    if raw[:2] != b"\x1f\x8b":
-        return raw
+def _gunzip(raw: bytes, where: str) -> bytes:
+    """``raw`` decompressed; a clear error when it is not complete gzip."""
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(
-            f"{path} is not a complete gzip file ({exc}); delete it and "
-            "fetch again (python -m bnlesson.data fetch)") from exc
+        raise DataError(f"{where} is not a complete gzip file ({exc})") \
+            from exc
+
+
+def _read_maybe_gz(path: Path) -> bytes:
+    """Bytes of ``path``, decompressed when it is gzip."""
+    raw = path.read_bytes()
+    return _gunzip(raw, str(path)) if raw[:2] == b"\x1f\x8b" else raw
 
 
 def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
@@ -175,49 +175,35 @@ def gzip_bytes(data: bytes) -> bytes:
     return buf.getvalue()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename, so a
-    crash never leaves a half-written file under the final name."""
-    path = Path(path)
+def _write(path: Path, data: bytes) -> None:
+    """:func:`~bnlesson.utils.atomic_write`, with a clear error for a data
+    folder that cannot be written."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".",
-                                   suffix=".part")
+        atomic_write(path, data)
     except OSError as exc:
         raise DataError(
-            f"cannot write to {path.parent} ({exc.strerror}); make it "
+            f"cannot write to {path.parent} ({exc.strerror or exc}); make it "
             "writable, or point BNLESSON_DATA (or root=...) at a writable "
             "folder") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files are shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _verified(data: bytes, name: str, expected: str, where: str) -> bytes:
     actual = sha256(data)
     if actual != expected:
-        raise DataError(
-            f"{where}: {name} fails its checksum (expected SHA-256 "
-            f"{expected}, got {actual}); the file is corrupted or truncated. "
-            "Delete it and fetch again (python -m bnlesson.data fetch)")
+        raise DataError(f"{where}: {name} fails its checksum (expected "
+                        f"SHA-256 {expected}, got {actual}): corrupted or "
+                        "truncated")
     return data
 
 
 # --------------------------------------------------------------------------
 # Finding the full set
 # --------------------------------------------------------------------------
-def _from_dir(folder: Path, name: str) -> bytes | None:
-    """Decompressed bytes of ``name`` in ``folder`` (plain or .gz), or None."""
-    for candidate in (folder / name, folder / (name + ".gz")):
-        if candidate.is_file():
-            return _read_maybe_gz(candidate)
+def _find(folder: Path, name: str) -> Path | None:
+    """``name`` in ``folder``, plain or .gz, or None."""
+    for path in (folder / name, folder / (name + ".gz")):
+        if path.is_file():
+            return path
     return None
 
 
@@ -226,50 +212,71 @@ def _download(url: str, timeout: float = 60.0) -> bytes:
         return response.read()
 
 
-def fetch(root=None, *, download: bool = True, verbose: bool = False) -> dict:
+def _read_source(source: str, name: str) -> bytes | None:
+    """Decompressed bytes of ``name`` from ``"system:<dir>"`` or
+    ``"download:<url>"``; None when that system copy lacks the file."""
+    kind, where = source.split(":", 1)
+    if kind == "system":
+        path = _find(Path(where), name)
+        return None if path is None else _read_maybe_gz(path)
+    try:
+        packed = _download(where)
+    except (urllib.error.URLError, OSError) as exc:
+        raise DataError(f"download of {where} failed: {exc}") from exc
+    return _gunzip(packed, f"download of {where}")
+
+
+def fetch(root=None, *, download: bool = True, repair: bool = True,
+          verbose: bool = False) -> dict:
     """Make sure the verified full set is in the cache; return its sources.
 
     Returns ``{file name: "cache" | "system:<dir>" | "download:<url>"}``.
-    Raises :class:`DataError` (listing the three ways to get the data) when
-    a file is nowhere to be found.
+    A corrupt or truncated cached file is replaced from the next source
+    (``repair=True``, like torchvision's ``download=True``) or refused
+    (``repair=False``, what the loaders do). Raises :class:`DataError`
+    (listing the three ways to get the data) when no source has a verified
+    copy; the cache then keeps what it had.
     """
     cache = cache_dir(root)
     sources = {}
     for name, expected in FULL_SHA256.items():
-        sources[name] = _fetch_one(name, expected, cache, download)
+        sources[name] = _fetch_one(name, expected, cache, download, repair)
         if verbose:
             print(f"{name:26s} {sources[name]}")
     return sources
 
 
-def _fetch_one(name: str, expected: str, cache: Path, download: bool) -> str:
-    cached = _from_dir(cache, name)
-    if cached is not None:
-        _verified(cached, name, expected, f"cache {cache}")
-        return "cache"
-    for folder in system_dirs():
-        data = _from_dir(folder, name)
-        if data is not None:
-            _verified(data, name, expected, f"system copy {folder}")
-            atomic_write(cache / name, data)
-            return f"system:{folder}"
+def _fetch_one(name: str, expected: str, cache: Path, download: bool,
+               repair: bool) -> str:
+    """Where the verified ``name`` in ``cache`` came from (see fetch)."""
     errors = []
-    if download:
-        url = mirror_url() + name + ".gz"
+    cached = _find(cache, name)
+    if cached is not None:
         try:
-            packed = _download(url)
-        except (urllib.error.URLError, OSError) as exc:
-            errors.append(f"download of {url} failed: {exc}")
-        else:
-            try:
-                data = gzip.decompress(packed)
-            except (EOFError, OSError, zlib.error) as exc:
-                raise DataError(
-                    f"download of {url} is not a complete gzip file "
-                    f"({exc}); try again later or use a system copy") from exc
-            _verified(data, name, expected, f"download {url}")
-            atomic_write(cache / name, data)
-            return f"download:{url}"
+            _verified(_read_maybe_gz(cached), name, expected, f"cache {cache}")
+            return "cache"
+        except DataError as exc:
+            if not repair:
+                raise DataError(f"{exc}; {REPAIR}") from None
+            errors.append(str(exc))
+    sources = [f"system:{folder}" for folder in system_dirs()]
+    if download:
+        sources.append(f"download:{mirror_url()}{name}.gz")
+    for source in sources:
+        try:
+            data = _read_source(source, name)
+            if data is None:
+                continue
+            _verified(data, name, expected, source)
+        except DataError as exc:
+            errors.append(str(exc))
+            continue
+        _write(cache / name, data)
+        if cached is not None:
+            if cached != cache / name:
+                cached.unlink()
+            print(f"replaced corrupt cached file {cached} from {source}")
+        return source
     raise DataError(_missing_message(name, cache, errors))
 
 
@@ -277,9 +284,10 @@ def _missing_message(name: str, cache: Path, errors: list[str]) -> str:
     looked = ", ".join(str(d) for d in system_dirs()) or "(none configured)"
     detail = "".join(f"\n  ({e})" for e in errors)
     return (
-        f"Fashion-MNIST file {name} was not found.{detail}\n"
+        f"Fashion-MNIST file {name}: no verified copy found.{detail}\n"
         "Get the full data set in one of three ways:\n"
-        f"  1. put the IDX files (.gz or decompressed) into the cache {cache};\n"
+        "  1. put the IDX files (.gz or decompressed) into the cache "
+        f"{cache};\n"
         "  2. install a system copy: sudo apt-get install "
         f"dataset-fashion-mnist (looked in: {looked});\n"
         "  3. download it with network access: python -m bnlesson.data "
@@ -315,14 +323,16 @@ def _load_split_bytes(subset: str, split: str, root) -> tuple[bytes, bytes]:
             if not path.is_file():
                 raise DataError(f"{path} is missing; restore it with "
                                 "git checkout data/mini")
-            out.append(_verified(_read_maybe_gz(path), name + " (decompressed)",
-                                 sums[name], f"mini subset {folder}"))
+            try:
+                out.append(_verified(_read_maybe_gz(path), name, sums[name],
+                                     f"mini subset {folder}"))
+            except DataError as exc:
+                raise DataError(f"{exc}; restore it with git checkout "
+                                "data/mini") from None
         return tuple(out)
-    fetch(root)
+    fetch(root, repair=False)  # fills a missing file, refuses a corrupt one
     cache = cache_dir(root)
-    return tuple(_verified(_from_dir(cache, n), n, FULL_SHA256[n],
-                           f"cache {cache}")
-                 for n in SPLIT_FILES[split])
+    return tuple(_read_maybe_gz(_find(cache, n)) for n in SPLIT_FILES[split])
 
 
 @lru_cache(maxsize=8)
@@ -458,14 +468,14 @@ def make_mini(root=None, out=None) -> Path:
     cache = cache_dir(root)
     lines = []
     for split, (img_name, lbl_name) in SPLIT_FILES.items():
-        images = parse_idx(_from_dir(cache, img_name), img_name)
-        labels = parse_idx(_from_dir(cache, lbl_name), lbl_name)
+        images = parse_idx(_read_maybe_gz(_find(cache, img_name)), img_name)
+        labels = parse_idx(_read_maybe_gz(_find(cache, lbl_name)), lbl_name)
         idx = stratified_indices(labels, MINI_PER_CLASS[split])
         for name, array in ((img_name, images[idx]), (lbl_name, labels[idx])):
             raw = encode_idx(array)
-            atomic_write(out / (name + ".gz"), gzip_bytes(raw))
+            _write(out / (name + ".gz"), gzip_bytes(raw))
             lines.append(f"{sha256(raw)}  {name}")
-    atomic_write(out / MANIFEST, ("\n".join(sorted(lines)) + "\n").encode())
+    _write(out / MANIFEST, ("\n".join(sorted(lines)) + "\n").encode())
     return out
 
 

@@ -2,56 +2,29 @@
 fast.ai's ``ActivationStats``).
 
 :class:`ActivationStats` hooks into a net and, on every ``every``-th
-training step, records:
+training step (a forward pass in training mode, counted from 0), records
 
-* for each activation module (default: every ``nn.Sigmoid``, ``nn.Tanh``,
-  ``nn.ReLU``; any module can be named): the output's ``mean`` and ``std``
-  (whole batch), percentiles ``p15`` / ``p50`` / ``p85`` (``torch.quantile``
-  on a fixed random subsample of ``sample_size`` values), ``saturation``
-  (share of saturated outputs, see :func:`saturated_share`) and
-  ``grad_std``, the standard deviation of the loss gradient with respect to
-  the module's output (∂L/∂Y over the batch);
-* for each weight layer (default: every ``nn.Linear``, ``nn.Conv1d``,
-  ``nn.Conv2d``): ``grad_norm``, the Frobenius norm of ∂L/∂W, and
-  ``update_ratio``, ‖ΔW‖ / ‖W‖ measured over the optimizer step that
-  follows (the weights before the step are compared with the weights at the
-  next forward). For plain SGD ``ΔW = -lr * grad``, so this equals
-  Karpathy's ``lr * ‖grad‖ / ‖W‖``; for other optimizers it is the real
-  update. Values near 1e-3 are Karpathy's rule of thumb.
-
-A "training step" is a forward pass of the net in training mode
-(``net.training``); forwards in ``eval()`` mode are not recorded. Steps are
-counted from 0, so steps 0, every, 2 * every, ... are recorded. Recording
-never touches the global RNG (the subsample comes from a private
-generator), so a run with diagnostics gives the same numbers as one
-without.
+* for each activation module (every ``nn.Sigmoid``, ``nn.Tanh``,
+  ``nn.ReLU``, or the modules named): the percentiles ``p15`` / ``p50`` /
+  ``p85`` of its output (of a fixed random sample of ``SAMPLE_SIZE`` values,
+  drawn from a private generator so the run itself is unchanged) and its
+  ``saturation`` (:func:`saturated_share`);
+* for each weight layer (every ``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``):
+  ``grad_norm``, ‖∂L/∂W‖, and ``update_ratio``, ‖ΔW‖ / ‖W‖ over the
+  optimizer step that follows (``lr * ‖grad‖ / ‖W‖`` for plain SGD; about
+  1e-3 is Karpathy's rule of thumb).
 
 Usage::
 
     with ActivationStats(net, every=10) as stats:
         train(net, train_iter, test_iter, num_epochs, lr, seed=0)
-    stats.steps                          # [0, 10, 20, ...]
-    stats.activations["2"]["p50"]        # one float per recorded step
-    stats.weights["0"]["update_ratio"]
-    print(stats.table())                 # the last recorded step
+    stats.to_dict()  # {"steps": [0, 10, ...], "activations": {"2": {"p50":
+                     #  [one float per recorded step], ...}}, "weights": ...}
 
-A cached :func:`bnlesson.train.train` that finds its run in the cache does
-not train, so nothing is recorded; to cache statistics, cache them with
-the run::
-
-    def run():
-        net = lenet("batchnorm")
-        with ActivationStats(net, every=10) as stats:
-            history = train(net, train_iter, test_iter, 5, 1.0, seed=0)
-        return {"history": history.to_dict(), "stats": stats.to_dict()}
-
-    result = run_cached({"chapter": 5, "model": "lenet-bn", ...}, run)
-    print(format_table(result["stats"]))
-
-Layers are keyed by their names in ``net.named_modules()`` (``"2"`` in a
-``Sequential``; ``"act3"`` in :func:`bnlesson.models.deep_mlp`). Values
-that were not measured (no backward pass, a module that has no saturation)
-are ``nan``.
+Layers are keyed by their names in ``net.named_modules()``. Values not
+measured (no backward pass, no saturation for that module) are ``nan``. A
+cached :func:`bnlesson.train.train` does not train, so it records nothing:
+cache the statistics with the run (``bnlesson.cache.run_cached``).
 """
 from __future__ import annotations
 
@@ -63,6 +36,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bnlesson.utils import model_device
+
 #: Sigmoid output y is saturated when y < 0.02 or y > 0.98: there its slope
 #: y(1 - y) < 0.0196, under 8% of its maximum 0.25.
 SIGMOID_SATURATION = 0.02
@@ -70,10 +45,10 @@ SIGMOID_SATURATION = 0.02
 #: 0.078, under 8% of its maximum 1 (the same criterion as for sigmoid).
 TANH_SATURATION = 0.96
 QUANTILES = (0.15, 0.50, 0.85)
+SAMPLE_SIZE = 4096  # values the percentiles are computed from
 ACTIVATION_TYPES = (nn.Sigmoid, nn.Tanh, nn.ReLU)
 WEIGHT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
-ACTIVATION_KEYS = ("mean", "std", "p15", "p50", "p85", "saturation",
-                   "grad_std")
+ACTIVATION_KEYS = ("p15", "p50", "p85", "saturation")
 WEIGHT_KEYS = ("grad_norm", "update_ratio")
 
 
@@ -101,61 +76,43 @@ def select_layers(net: nn.Module, names=None, types=ACTIVATION_TYPES
     if names is None:
         return {name: m for name, m in modules.items()
                 if isinstance(m, types)}
-    if isinstance(names, str):
-        raise TypeError(f"names must be a list of module names, got the "
-                        f"string {names!r}; write [{names!r}]")
     missing = [name for name in names if name not in modules]
     if missing:
-        raise ValueError(f"no module named {missing} in the net; names are "
-                         f"{[n for n in modules if n]}")
+        raise ValueError(f"no module named {missing} in the net")
     return {name: modules[name] for name in names}
 
 
 class ActivationStats:
     """Record per-layer statistics every ``every`` training steps (see the
-    module docstring). Use as a context manager, or call :meth:`close`.
+    module docstring); a context manager that removes its hooks on exit.
 
-    net: the model to watch (hooks are removed by :meth:`close`).
-    every: record one step in ``every``.
-    activations / weights: module names to watch instead of the defaults
-        (weight layers must have a ``weight`` parameter).
-    sample_size: number of values the percentiles are computed from.
+    ``activations``: names of the modules whose outputs to watch (default:
+    every activation module).
     """
 
-    def __init__(self, net: nn.Module, every: int = 10, *, activations=None,
-                 weights=None, sample_size: int = 4096):
-        for arg, value in (("every", every), ("sample_size", sample_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg} must be a positive int, "
-                                 f"got {value!r}")
-        self.net = net
+    def __init__(self, net: nn.Module, every: int = 10, *, activations=None):
         self.every = every
-        self.sample_size = sample_size
-        self.steps: list[int] = []
-        self._activation_layers = select_layers(net, activations,
-                                                ACTIVATION_TYPES)
-        self._weight_layers = select_layers(net, weights, WEIGHT_TYPES)
-        for name, module in self._weight_layers.items():
-            if not isinstance(getattr(module, "weight", None), nn.Parameter):
-                raise ValueError(f"module {name!r} ({type(module).__name__})"
-                                 " has no weight parameter to watch")
-        self._step = -1
+        self.steps: list[int] = []  # the recorded steps
+        self._step = -1  # the current training step
         self._recording = False
-        self._values: dict[tuple, dict[int, torch.Tensor]] = {}
-        self._before: dict[str, torch.Tensor] = {}
-        self._before_step = -1
-        self._indices: dict[tuple, torch.Tensor] = {}
-        # A private generator: subsampling must not shift the global RNG
-        # (that would change the shuffling and thus the training itself).
+        self._weight_layers = select_layers(net, None, WEIGHT_TYPES)
+        watched = select_layers(net, activations, ACTIVATION_TYPES)
+        # {layer: {key: [one value per recorded step]}}
+        self.activations = {name: {key: [] for key in ACTIVATION_KEYS}
+                            for name in watched}
+        self.weights = {name: {key: [] for key in WEIGHT_KEYS}
+                        for name in self._weight_layers}
+        self._before = {}  # weights before the recorded step's update
         self._generator = torch.Generator().manual_seed(0)
-        self._handles = [net.register_forward_pre_hook(self._on_net_forward)]
-        for name, module in self._activation_layers.items():
-            self._handles.append(module.register_forward_hook(
-                partial(self._on_activation, name)))
-        for name, module in self._weight_layers.items():
-            self._handles.append(
-                module.weight.register_post_accumulate_grad_hook(
-                    partial(self._on_weight_grad, name)))
+        self._samples = {}  # (numel, device) -> the sampled positions
+        self._handles = [net.register_forward_pre_hook(self._on_forward)]
+        self._handles += [
+            module.register_forward_hook(partial(self._on_activation, name))
+            for name, module in watched.items()]
+        self._handles += [
+            module.weight.register_post_accumulate_grad_hook(
+                partial(self._on_weight_grad, name))
+            for name, module in self._weight_layers.items()]
 
     def __enter__(self) -> ActivationStats:
         return self
@@ -168,134 +125,61 @@ class ActivationStats:
         self._finish_update_ratios()
         for handle in self._handles:
             handle.remove()
-        self._handles = []
 
-    # -- hooks --------------------------------------------------------------
-    def _on_net_forward(self, net, args) -> None:
-        # The weights now hold the previous step's update (if any).
+    def _on_forward(self, net, args) -> None:
+        # The weights now hold the last recorded step's update, if any.
         self._finish_update_ratios()
-        if not net.training:
-            self._recording = False
-            return
-        self._step += 1
-        self._recording = self._step % self.every == 0
+        if net.training:
+            self._step += 1
+        self._recording = net.training and self._step % self.every == 0
         if self._recording:
             self.steps.append(self._step)
+            for series in (*self.activations.values(),
+                           *self.weights.values()):
+                for values in series.values():
+                    values.append(math.nan)  # until measured
             self._before = {name: m.weight.detach().clone()
                             for name, m in self._weight_layers.items()}
-            self._before_step = self._step
 
     def _on_activation(self, name, module, args, output) -> None:
-        if not self._recording or not isinstance(output, torch.Tensor):
+        if not self._recording:
             return
         Y = output.detach()
-        for key, value in self._summarise(Y).items():
-            self._store("activations", name, key, value)
+        flat = Y.reshape(-1).float()
+        if flat.numel() > SAMPLE_SIZE:
+            flat = flat[self._sample(flat.numel(), flat.device)]
+        q = torch.quantile(flat, torch.tensor(QUANTILES, device=Y.device))
         share = saturated_share(module, Y)
-        if share is not None:
-            self._store("activations", name, "saturation", share)
-        if output.requires_grad:
-            output.register_hook(partial(self._on_output_grad, name,
-                                         self._step))
+        series = self.activations[name]
+        series["p15"][-1], series["p50"][-1], series["p85"][-1] = q.tolist()
+        series["saturation"][-1] = math.nan if share is None else share.item()
 
-    def _on_output_grad(self, name, step, grad) -> None:
-        self._store("activations", name, "grad_std",
-                    grad.detach().float().std(), step)
+    def _sample(self, n: int, device) -> torch.Tensor:
+        """The same random positions at every step, per tensor size."""
+        key = (n, str(device))
+        if key not in self._samples:
+            self._samples[key] = torch.randint(
+                n, (SAMPLE_SIZE,), generator=self._generator).to(device)
+        return self._samples[key]
 
     def _on_weight_grad(self, name, weight) -> None:
         if self._recording:
-            self._store("weights", name, "grad_norm",
-                        weight.grad.detach().float().norm())
+            self.weights[name]["grad_norm"][-1] = \
+                weight.grad.detach().float().norm().item()
 
     def _finish_update_ratios(self) -> None:
         for name, before in self._before.items():
             after = self._weight_layers[name].weight.detach()
             ratio = (after - before).float().norm() / before.float().norm()
-            self._store("weights", name, "update_ratio", ratio,
-                        self._before_step)
+            self.weights[name]["update_ratio"][-1] = ratio.item()
         self._before = {}
 
-    # -- measuring ----------------------------------------------------------
-    def _summarise(self, Y: torch.Tensor) -> dict[str, torch.Tensor]:
-        flat = Y.reshape(-1).float()
-        sample = flat
-        if flat.numel() > self.sample_size:
-            sample = flat[self._sample_indices(flat.numel(), flat.device)]
-        q = torch.quantile(sample, torch.tensor(QUANTILES, device=Y.device))
-        return {"mean": flat.mean(), "std": flat.std(), "p15": q[0],
-                "p50": q[1], "p85": q[2]}
-
-    def _sample_indices(self, n: int, device) -> torch.Tensor:
-        """Fixed random positions per tensor size: unbiased across
-        channels and pixels, and the same positions at every step."""
-        key = (n, str(device))
-        if key not in self._indices:
-            idx = torch.randint(n, (self.sample_size,),
-                                generator=self._generator)
-            self._indices[key] = idx.to(device)
-        return self._indices[key]
-
-    def _store(self, kind, name, key, value, step=None) -> None:
-        step = self._step if step is None else step
-        self._values.setdefault((kind, name, key), {})[step] = value.detach()
-
-    # -- results ------------------------------------------------------------
-    def _series(self, kind: str, name: str, key: str) -> list[float]:
-        found = self._values.get((kind, name, key), {})
-        if not found:
-            return [math.nan] * len(self.steps)
-        # One host sync per series, not one per value.
-        numbers = torch.stack(list(found.values())).float().cpu().tolist()
-        by_step = dict(zip(found, numbers))
-        return [by_step.get(step, math.nan) for step in self.steps]
-
-    @property
-    def activations(self) -> dict[str, dict[str, list[float]]]:
-        """``{layer: {key: [one float per recorded step]}}`` with keys
-        :data:`ACTIVATION_KEYS`."""
-        return {name: {key: self._series("activations", name, key)
-                       for key in ACTIVATION_KEYS}
-                for name in self._activation_layers}
-
-    @property
-    def weights(self) -> dict[str, dict[str, list[float]]]:
-        """``{layer: {key: [one float per recorded step]}}`` with keys
-        :data:`WEIGHT_KEYS` (the last step's ``update_ratio`` is measured
-        at the next forward or at :meth:`close`)."""
-        return {name: {key: self._series("weights", name, key)
-                       for key in WEIGHT_KEYS}
-                for name in self._weight_layers}
-
     def to_dict(self) -> dict:
-        """Everything as plain lists and floats (for :func:`run_cached`):
-        ``{"every", "steps", "activations", "weights"}``."""
-        return {"every": self.every, "steps": list(self.steps),
-                "activations": self.activations, "weights": self.weights}
-
-    def table(self, index: int = -1) -> str:
-        """Plain-text table of recorded step ``steps[index]``."""
-        if not self.steps:
-            raise ValueError("nothing recorded yet: run training steps "
-                             "(forward passes in training mode) first")
-        return format_table(self.to_dict(), index)
-
-
-def format_table(stats: dict, index: int = -1) -> str:
-    """Plain-text table of one recorded step of ``stats``, a dict from
-    :meth:`ActivationStats.to_dict` (3 significant digits)."""
-    step = stats["steps"][index]
-    lines = [f"step {step}", _row("activation", ACTIVATION_KEYS)]
-    for name, series in stats["activations"].items():
-        lines.append(_row(name, [series[k][index] for k in ACTIVATION_KEYS]))
-    lines += ["", _row("weight", WEIGHT_KEYS)]
-    for name, series in stats["weights"].items():
-        lines.append(_row(name, [series[k][index] for k in WEIGHT_KEYS]))
-    return "\n".join(lines)
-
-
-def _row(name: str, cells) -> str:
-    text = [c if isinstance(c, str) else f"{c:.3g}" for c in cells]
-    return f"{name:>12s} " + " ".join(f"{c:>12s}" for c in text)
+        """Plain lists and floats (for ``bnlesson.cache.run_cached``):
+        ``{"steps", "activations", "weights"}``."""
+        return copy.deepcopy({"steps": self.steps,
+                              "activations": self.activations,
+                              "weights": self.weights})
 
 
 # --------------------------------------------------------------------------
@@ -311,24 +195,23 @@ def gradient_norms_at_init(net: nn.Module, X: torch.Tensor,
     net to see how gradients shrink towards the input.
     """
     model = _training_copy(net)
-    loss = F.cross_entropy(model(X.to(_device(model))), y.to(_device(model)))
+    device = model_device(model)
+    loss = F.cross_entropy(model(X.to(device)), y.to(device))
     loss.backward()
     return {name: module.weight.grad.norm().item()
             for name, module in select_layers(model, None,
                                               WEIGHT_TYPES).items()}
 
 
-def layer_stats(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
-                **options) -> dict:
+def layer_stats(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> dict:
     """All per-layer statistics of one forward/backward pass (X (B, ...),
     y (B,)), on a copy of ``net`` in training mode: the ``to_dict()`` of an
     :class:`ActivationStats` with one recorded step (no update, so
-    ``update_ratio`` is 0). ``options`` go to :class:`ActivationStats`.
-    """
+    ``update_ratio`` is 0)."""
     model = _training_copy(net)
-    with ActivationStats(model, every=1, **options) as stats:
-        loss = F.cross_entropy(model(X.to(_device(model))),
-                               y.to(_device(model)))
+    device = model_device(model)
+    with ActivationStats(model, every=1) as stats:
+        loss = F.cross_entropy(model(X.to(device)), y.to(device))
         loss.backward()
     return stats.to_dict()
 
@@ -338,12 +221,6 @@ def _training_copy(net: nn.Module) -> nn.Module:
     model.train()
     model.zero_grad(set_to_none=True)
     return model
-
-
-def _device(net: nn.Module) -> torch.device:
-    for tensor in net.parameters():
-        return tensor.device
-    return torch.device("cpu")
 
 
 # --------------------------------------------------------------------------
@@ -366,7 +243,7 @@ def layer_outputs(net: nn.Module, X: torch.Tensor,
         for name, module in modules.items()]
     try:
         with torch.no_grad():
-            model(X.to(_device(model)))
+            model(X.to(model_device(model)))
     finally:
         for handle in handles:
             handle.remove()
@@ -399,7 +276,7 @@ def sgd_step_change(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
     seen = []
     handle = watched.register_forward_hook(
         lambda m, args, output: seen.append(output.detach().clone()))
-    device = _device(model)
+    device = model_device(model)
     X, y = X.to(device), y.to(device)
     try:
         weight = module.weight.detach().clone()

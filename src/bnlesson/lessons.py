@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from bnlesson.data import repo_root
+from bnlesson.utils import env, repo_root
 
 
 def notebooks_dir() -> Path:
@@ -88,13 +88,14 @@ def main(argv=None) -> int:
     parser.add_argument("chapters", nargs="*",
                         help="chapter numbers to run (default: all)")
     parser.add_argument("--profile", choices=("quick", "full"),
-                        default=os.environ.get("BNLESSON_PROFILE", "quick"))
+                        default=env("BNLESSON_PROFILE", "quick"))
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default build/lessons/PROFILE)")
     parser.add_argument("--timeout", type=int, default=3600,
                         help="per-cell timeout in seconds")
     args = parser.parse_args(argv)
-    out_dir = args.out or notebooks_dir().parent / "build" / "lessons" / args.profile
+    out_dir = args.out or (notebooks_dir().parent / "build" / "lessons"
+                           / args.profile)
     paths = chapter_notebooks(args.chapters)
     print(f"Running {len(paths)} chapter(s), profile {args.profile!r}, "
           f"into {out_dir}", flush=True)

@@ -48,17 +48,15 @@ POOL_CHOICES = ("max", "avg")
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 ACTIVATION_CHOICES = tuple(ACTIVATIONS)
 
-#: Positions of the layers in :func:`lenet` (see the module docstring).
-LENET_CONV = (0, 4)
-LENET_LINEAR = (9, 12, 15)
+#: Positions of the norm and activation slots in :func:`lenet` (see the
+#: module docstring).
 LENET_NORM = (1, 5, 10, 13)
 LENET_ACT = (2, 6, 11, 14)
 
 
 def _check_choice(name: str, value, choices) -> None:
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of "
-                         f"{', '.join(repr(c) for c in choices)}")
+        raise ValueError(f"{name} must be one of {choices} (got {value!r})")
 
 
 def num_groups(num_channels: int) -> int:
@@ -77,9 +75,7 @@ def make_norm(norm: str, num_features: int, num_dims: int) -> nn.Module:
     """
     _check_choice("norm", norm, NORM_CHOICES)
     if num_dims not in (2, 4):
-        raise ValueError(f"num_dims must be 2 (input (N, C), after a linear "
-                         f"layer) or 4 (input (N, C, H, W), after a "
-                         f"convolution), got {num_dims!r}")
+        raise ValueError(f"num_dims must be 2 or 4 (got {num_dims})")
     conv = num_dims == 4
     if norm == "none":
         return nn.Identity()
@@ -114,9 +110,7 @@ def lenet(norm: str = "none", pool: str = "max", activation: str = "sigmoid",
     ``"avg"`` the d2l book's. No padding: 28 -> 24 -> 12 -> 8 -> 4, so the
     first linear layer sees 16 * 4 * 4 = 256 features.
     """
-    _check_choice("norm", norm, NORM_CHOICES)
-    _check_choice("pool", pool, POOL_CHOICES)
-    _check_choice("activation", activation, ACTIVATION_CHOICES)
+    _check_choice("pool", pool, POOL_CHOICES)  # make_norm checks norm
     pool_layer = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
     return nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5), make_norm(norm, 6, 4),
@@ -151,7 +145,6 @@ def deep_mlp(depth: int, width: int = 100, norm: str = "none",
         raise ValueError(f"width must be a positive int, got {width!r}")
     mlp_norms = tuple(n for n in NORM_CHOICES if n != "instancenorm")
     _check_choice("norm", norm, mlp_norms)
-    _check_choice("activation", activation, ACTIVATION_CHOICES)
     layers = [("flatten", nn.Flatten())]
     fan_in = in_features
     for i in range(1, depth + 1):

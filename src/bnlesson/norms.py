@@ -1,22 +1,30 @@
 """Normalization layers written from scratch.
 
-What this module holds, in the order the chapters use it:
+What this module holds, top to bottom, in the order the chapters use it:
 
 * :func:`batch_norm` and :class:`LectureBatchNorm` -- the lecture's code
   (d2l, lecture 26), kept recognisable, flaws of the module included, so that
   chapter 02 can demonstrate them;
 * :class:`BatchNorm` -- the corrected module: it branches on
-  ``self.training``, keeps its moving statistics in buffers and converts
-  exactly to and from ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``;
-* :class:`BatchNormFunction` and :func:`batch_norm_closed_form` -- batch
-  normalization with a hand-written (closed-form) backward pass;
+  ``self.training``, keeps its moving statistics in buffers, takes
+  PyTorch's ``momentum`` and converts exactly to and from
+  ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``;
+* :func:`batch_norm_closed_form` and :class:`BatchNormFunction` -- batch
+  normalization with its backward pass written out as the formula;
 * :func:`normalize` and, built on it, :func:`layer_norm`,
   :func:`instance_norm` and :func:`group_norm` with the signatures of their
   ``torch.nn.functional`` counterparts, plus :data:`NORM_AXES` and
-  :func:`stats_group_ids`, which say which elements share statistics.
+  :func:`stats_group_ids`, which say which elements share statistics;
+* the shape helpers and the one-line input checks.
 
 Shapes: ``N`` batch size, ``D`` features, ``C`` channels, ``H, W`` height
 and width. "Per channel" means per feature for 2-D input.
+
+``momentum`` is the weight of an exponential moving average (not an
+optimizer's momentum) and means what it means in PyTorch, the weight of the
+NEW batch statistic (0.1), everywhere except in the lecture's own
+:func:`batch_norm` and :class:`LectureBatchNorm`, where it is the weight of
+the OLD moving value (0.9).
 """
 from __future__ import annotations
 
@@ -38,95 +46,6 @@ __all__ = [
     "stats_group_ids",
 ]
 
-#: Axes of a 4-D input (N, C, H, W) over which each method computes one mean
-#: and one variance. Group norm first views the input as
-#: (N, G, C // G, H, W); its axes refer to that 5-D view.
-NORM_AXES = {
-    "batch": (0, 2, 3),
-    "layer": (1, 2, 3),
-    "instance": (2, 3),
-    "group": (2, 3, 4),
-}
-
-
-# --------------------------------------------------------------------------
-# Input checks. Each error says what was wrong and what to do about it.
-# --------------------------------------------------------------------------
-
-def _check_float(X: torch.Tensor, name: str = "X") -> None:
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(X).__name__}")
-    if not X.is_floating_point():
-        raise TypeError(
-            f"{name} has dtype {X.dtype}, but normalization needs floating "
-            f"point (means and variances are fractions): pass {name}.float()")
-
-
-def _check_batch_ndim(X: torch.Tensor) -> None:
-    if X.dim() not in (2, 4):
-        raise ValueError(
-            f"batch norm expects 2-D input (N, D) from a fully-connected "
-            f"layer or 4-D input (N, C, H, W) from a convolution, got "
-            f"{X.dim()}-D input of shape {tuple(X.shape)}; reshape it first "
-            f"(e.g. X.flatten(1) for a fully-connected layer)")
-
-
-def _channel_shape(C: int, ndim: int) -> tuple[int, ...]:
-    """(1, C) for 2-D input, (1, C, 1, 1) for 4-D: broadcasts per channel."""
-    return (1, C) + (1,) * (ndim - 2)
-
-
-def _check_channel_tensor(t: torch.Tensor, name: str, X: torch.Tensor) -> None:
-    """``t`` must broadcast against ``X`` as one value per channel.
-
-    A (C,) tensor against 4-D input would broadcast along W instead of C,
-    which is silently wrong whenever W == C, so it is refused.
-    """
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    expected = _channel_shape(X.shape[1], X.dim())
-    padded = (1,) * (len(expected) - t.dim()) + tuple(t.shape)
-    if padded != expected:
-        raise ValueError(
-            f"{name} has shape {tuple(t.shape)}, but {X.dim()}-D input with "
-            f"{X.shape[1]} channels needs one value per channel, shape "
-            f"{expected}; create it with shape {expected} or reshape it "
-            f"with .reshape{expected}")
-
-
-def _check_vector(t: torch.Tensor | None, name: str, C: int) -> None:
-    """An optional per-channel vector of shape (C,), as torch.nn.functional."""
-    if t is not None and tuple(t.shape) != (C,):
-        raise ValueError(
-            f"{name} has shape {tuple(t.shape)}, but the input has {C} "
-            f"channels: {name} must have shape ({C},)")
-
-
-def _check_batch_stats(X: torch.Tensor) -> None:
-    """Batch statistics need at least two values per channel."""
-    if X.numel() <= X.shape[1]:
-        raise ValueError(
-            f"Expected more than 1 value per channel when training, got input "
-            f"of shape {tuple(X.shape)}: with one value the batch mean is the "
-            f"value itself, so every output would collapse to beta. Use a "
-            f"batch of 2 or more samples, or normalise with the moving "
-            f"statistics (training=False / model.eval())")
-
-
-def _stat_shape(num_features: int, num_dims: int) -> tuple[int, ...]:
-    if num_dims not in (2, 4):
-        raise ValueError(
-            f"num_dims must be 2 (after a fully-connected layer) or 4 (after "
-            f"a convolution), got {num_dims}")
-    if not isinstance(num_features, int) or num_features < 1:
-        raise ValueError(
-            f"num_features must be a positive int (the number of features or "
-            f"channels), got {num_features!r}")
-    return _channel_shape(num_features, num_dims)
-
-
 # --------------------------------------------------------------------------
 # The lecture's batch norm.
 # --------------------------------------------------------------------------
@@ -134,6 +53,9 @@ def _stat_shape(num_features: int, num_dims: int) -> tuple[int, ...]:
 def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, *,
                training=None, unbiased=False):
     """Batch normalization as written in the lecture (d2l, lecture 26).
+
+    ``momentum`` is the lecture's: the weight of the OLD moving value (0.9),
+    i.e. PyTorch's ``1 - momentum``.
 
     Args:
         X: (N, D) output of a fully-connected layer, or (N, C, H, W) output
@@ -169,7 +91,6 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, *,
       uses batch statistics. Modules should pass ``training=self.training``.
 
     Raises:
-        TypeError: X is not a floating-point tensor.
         ValueError: X is not 2-D or 4-D, a statistic or parameter does not
             hold one value per channel, or a training batch has only one
             value per channel.
@@ -177,16 +98,15 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, *,
     if training is None:
         # The lecture's switch: no gradients means inference.
         training = torch.is_grad_enabled()
-    _check_float(X)
-    _check_batch_ndim(X)
+    _check_batch_dims(X)
     for name, t in (("gamma", gamma), ("beta", beta),
                     ("moving_mean", moving_mean), ("moving_var", moving_var)):
-        _check_channel_tensor(t, name, X)
+        _check_per_channel(name, t, X)
     if not training:
         # Inference: normalise with the statistics of the whole data set.
         X_hat = (X - moving_mean) / torch.sqrt(moving_var + eps)
     else:
-        _check_batch_stats(X)
+        _check_batch_size(X)
         if X.dim() == 2:
             # Fully-connected: one mean and variance per feature (column).
             mean = X.mean(dim=0)  # (D,)
@@ -211,6 +131,8 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, *,
 
 class LectureBatchNorm(nn.Module):
     """The lecture's ``BatchNorm`` module, kept with its flaws for chapter 02.
+
+    Its momentum is the lecture's 0.9, the weight of the OLD moving value.
 
     Args:
         num_features: D (2-D input) or C (4-D input).
@@ -251,15 +173,22 @@ class LectureBatchNorm(nn.Module):
         return Y
 
 
+# --------------------------------------------------------------------------
+# The corrected module.
+# --------------------------------------------------------------------------
+
 class BatchNorm(nn.Module):
     """Batch normalization done right, with the lecture's names.
+
+    ``momentum`` is PyTorch's: the weight of the NEW batch statistic (0.1),
+    ``moving = (1 - momentum) * moving + momentum * batch``.
 
     Args:
         num_features: D (2-D input) or C (4-D input).
         num_dims: 2 for (N, D) input, 4 for (N, C, H, W) input.
         eps: added to the variance before the square root.
-        momentum: weight of the OLD moving value (the lecture's convention);
-            ``nn.BatchNorm*`` uses ``1 - momentum``.
+        momentum: weight of the NEW batch statistic, as in ``nn.BatchNorm*``
+            (the lecture's 0.9 on the old value is 0.1 here).
         unbiased: if True (default), ``moving_var`` stores the unbiased
             (Bessel-corrected, divided by n - 1) batch variance, exactly like
             PyTorch's ``running_var``; if False, the biased one, like the
@@ -277,14 +206,10 @@ class BatchNorm(nn.Module):
     up to float rounding.
     """
 
-    def __init__(self, num_features, num_dims, eps=1e-5, momentum=0.9, *,
+    def __init__(self, num_features, num_dims, eps=1e-5, momentum=0.1, *,
                  unbiased=True):
         super().__init__()
         shape = _stat_shape(num_features, num_dims)
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(
-                f"momentum is the weight of the old moving value and must lie "
-                f"in [0, 1], got {momentum} (PyTorch's 0.1 is 0.9 here)")
         self.num_features = num_features
         self.num_dims = num_dims
         self.eps = eps
@@ -299,13 +224,12 @@ class BatchNorm(nn.Module):
     def forward(self, X):
         """X: (N, D) or (N, C, H, W), matching num_dims -> Y, same shape."""
         if X.dim() != self.num_dims:
-            raise ValueError(
-                f"{self.__class__.__name__}(num_dims={self.num_dims}) expects "
-                f"{self.num_dims}-D input, got shape {tuple(X.shape)}; build "
-                f"it with num_dims={X.dim()} for this input")
+            raise ValueError(f"expected {self.num_dims}D input "
+                             f"(got {X.dim()}D input)")
+        # batch_norm takes the lecture's momentum, the weight of the old value.
         Y, moving_mean, moving_var = batch_norm(
             X, self.gamma, self.beta, self.moving_mean, self.moving_var,
-            self.eps, self.momentum, training=self.training,
+            self.eps, 1.0 - self.momentum, training=self.training,
             unbiased=self.unbiased)
         if self.training:
             # In place, so the buffers stay the same tensors (and dtype).
@@ -318,32 +242,27 @@ class BatchNorm(nn.Module):
                 f"eps={self.eps}, momentum={self.momentum}, "
                 f"unbiased={self.unbiased}")
 
+    # Conversion to and from nn.BatchNorm1d / nn.BatchNorm2d.
+
     @classmethod
     def from_torch(cls, bn):
         """A :class:`BatchNorm` equal to ``bn`` (``nn.BatchNorm1d`` / ``2d``).
 
         Copies weight -> gamma, bias -> beta, running_mean -> moving_mean,
-        running_var -> moving_var (both unbiased), the mode, device and
-        dtype; momentum becomes ``1 - bn.momentum``. A ``bn`` without affine
+        running_var -> moving_var (both unbiased), momentum (the same
+        convention), the mode, device and dtype. A ``bn`` without affine
         parameters gets gamma = 1, beta = 0. The result accepts 2-D input
         only for ``BatchNorm1d`` (not its (N, C, L) form).
         """
         if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            raise TypeError(
-                f"from_torch converts nn.BatchNorm1d or nn.BatchNorm2d, got "
-                f"{type(bn).__name__}")
-        if not bn.track_running_stats:
-            raise ValueError(
-                "bn has track_running_stats=False: it has no running "
-                "statistics to convert; create it with the default "
-                "track_running_stats=True")
-        if bn.momentum is None:
-            raise ValueError(
-                "bn has momentum=None (cumulative average), which no fixed "
-                "EMA weight reproduces; set bn.momentum to a number first")
+            raise TypeError(f"expected nn.BatchNorm1d or nn.BatchNorm2d "
+                            f"(got {type(bn).__name__})")
+        if bn.momentum is None or not bn.track_running_stats:
+            raise ValueError("expected running statistics and a momentum "
+                             "(got None)")
         num_dims = 2 if isinstance(bn, nn.BatchNorm1d) else 4
         module = cls(bn.num_features, num_dims, eps=bn.eps,
-                     momentum=1.0 - bn.momentum)
+                     momentum=bn.momentum)
         module.to(device=bn.running_mean.device, dtype=bn.running_mean.dtype)
         with torch.no_grad():
             if bn.affine:
@@ -355,19 +274,16 @@ class BatchNorm(nn.Module):
 
     def to_torch(self):
         """An ``nn.BatchNorm1d`` (num_dims=2) or ``nn.BatchNorm2d`` equal to
-        this module, with ``momentum = 1 - self.momentum``.
+        this module, momentum included.
 
         Its ``num_batches_tracked`` starts at 0 (PyTorch only reads it when
         momentum is None).
         """
-        if not self.unbiased:
-            raise ValueError(
-                "to_torch needs unbiased=True: PyTorch's running_var "
-                "averages unbiased batch variances, and a moving average of "
-                "biased ones cannot be converted exactly (the factor "
-                "n / (n - 1) depends on each batch's size)")
+        if not self.unbiased:  # n / (n - 1) differs from batch to batch
+            raise ValueError("to_torch needs unbiased=True, as PyTorch's "
+                             "running_var")
         cls = nn.BatchNorm1d if self.num_dims == 2 else nn.BatchNorm2d
-        bn = cls(self.num_features, eps=self.eps, momentum=1.0 - self.momentum,
+        bn = cls(self.num_features, eps=self.eps, momentum=self.momentum,
                  device=self.gamma.device, dtype=self.gamma.dtype)
         with torch.no_grad():
             bn.weight.copy_(self.gamma.reshape(-1))
@@ -381,99 +297,79 @@ class BatchNorm(nn.Module):
 # Batch norm with a closed-form backward pass.
 # --------------------------------------------------------------------------
 
-def _channel_sum(T: torch.Tensor) -> torch.Tensor:
-    """Per-channel sum of (N, C) or (N, C, H, W), kept as (1, C[, 1, 1]).
-
-    For 4-D input, summing (H, W) first and then N is about twice as fast on
-    CPU as one reduction over (0, 2, 3).
-    """
-    if T.dim() == 2:
-        return T.sum(0, keepdim=True)
-    return T.sum((2, 3), keepdim=True).sum(0, keepdim=True)
-
-
-class BatchNormFunction(torch.autograd.Function):
-    """Training-mode batch norm with a written-out backward pass.
-
-    ``BatchNormFunction.apply(X, gamma, beta, eps)`` with X: (N, C) or
-    (N, C, H, W), gamma and beta: (C,), eps a float; returns Y of X's shape.
-    Prefer :func:`batch_norm_closed_form`.
-
-    With m = N*H*W values per channel, x_hat = (x - mean) * invstd,
-    invstd = 1 / sqrt(var + eps) and dY the incoming gradient, per channel::
-
-        dbeta  = sum(dY)
-        dgamma = sum(dY * x_hat)
-        dX     = gamma * invstd * (dY - dbeta / m - x_hat * dgamma / m)
-
-    The mean and variance depend on every x, which is where the last two
-    terms come from. Like ``F.batch_norm``, forward saves only X and
-    per-channel tensors (mean, invstd, scale = gamma * invstd), and each
-    pass allocates one tensor of X's size (Y, then dX): the squares and
-    products that the sums need are written into that tensor first. The
-    variance and dgamma are computed from centred values, x - mean, which
-    stays accurate when the mean is large compared with the standard
-    deviation.
-    """
-
-    @staticmethod
-    def forward(ctx, X, gamma, beta, eps):
-        _check_float(X)
-        _check_batch_ndim(X)
-        _check_vector(gamma, "gamma", X.shape[1])
-        _check_vector(beta, "beta", X.shape[1])
-        _check_batch_stats(X)
-        m = X.numel() // X.shape[1]
-        # Per-channel tensors keep X's number of axes: (1, C) or (1, C, 1, 1).
-        mean = _channel_sum(X).div_(m)
-        Y = X - mean  # Y's storage holds (x - mean)^2 first
-        var = _channel_sum(Y.square_()).div_(m)  # biased
-        invstd = var.add_(eps).rsqrt_()
-        scale = gamma.view(mean.shape) * invstd  # y = scale * x + shift
-        shift = torch.addcmul(beta.view(mean.shape), mean, scale, value=-1.0)
-        torch.mul(X, scale, out=Y).add_(shift)
-        ctx.save_for_backward(X, mean, invstd, scale)
-        return Y
-
-    @staticmethod
-    @once_differentiable  # mean and invstd were saved without a graph
-    def backward(ctx, dY):
-        X, mean, invstd, scale = ctx.saved_tensors
-        m = X.numel() // X.shape[1]
-        dbeta = _channel_sum(dY)
-        dX = X - mean  # dX's storage holds dY * (x - mean) first
-        dgamma = _channel_sum(dX.mul_(dY)).mul_(invstd)
-        if ctx.needs_input_grad[0]:
-            # With scale = gamma * invstd, the formula above regroups as
-            # dX = scale * dY - a * x + b, per channel, where
-            # a = scale * invstd * dgamma / m and
-            # b = a * mean - scale * dbeta / m.
-            a = (scale * invstd).mul_(dgamma).div_(m)
-            b = torch.addcmul(a * mean, scale, dbeta, value=-1.0 / m)
-            torch.mul(X, a.neg_(), out=dX).add_(b).addcmul_(dY, scale)
-        else:
-            dX = None
-        return dX, dgamma.view(-1), dbeta.view(-1), None
-
-
 def batch_norm_closed_form(X, gamma, beta, eps=1e-5):
-    """Training-mode batch norm (batch statistics), closed-form backward.
+    """Training-mode batch norm whose backward pass is written out by hand.
 
     Args:
-        X: (N, D) or (N, C, H, W), floating point.
+        X: (N, D) or (N, C, H, W).
         gamma, beta: (C,) scale and shift (C = D for 2-D input).
         eps: added to the biased batch variance.
 
     Returns:
         Y with X's shape; equals ``F.batch_norm(X, None, None, gamma, beta,
-        training=True, eps=eps)``. No running statistics are kept.
+        training=True, eps=eps)``, gradients included (see
+        :class:`BatchNormFunction`). No running statistics are kept.
     """
+    _check_batch_dims(X)
+    _check_vector("gamma", gamma, X.shape[1])
+    _check_vector("beta", beta, X.shape[1])
+    _check_batch_size(X)
     return BatchNormFunction.apply(X, gamma, beta, eps)
+
+
+class BatchNormFunction(torch.autograd.Function):
+    """Batch norm in training mode, with the closed-form backward pass.
+
+    ``BatchNormFunction.apply(X, gamma, beta, eps)``: X (N, C) or
+    (N, C, H, W), gamma and beta (C,); returns Y of X's shape. Per channel,
+    with m values, x_hat = (x - mean) / std, std = sqrt(var + eps) and dY
+    the incoming gradient (chapter 02, section 5)::
+
+        dbeta  = sum(dY)
+        dgamma = sum(dY * x_hat)
+        dX     = gamma / std * (dY - dbeta / m - x_hat * dgamma / m)
+
+    The last two terms are there because the mean and the variance depend
+    on every x.
+    """
+
+    @staticmethod
+    def forward(ctx, X, gamma, beta, eps):
+        dims = (0, *range(2, X.dim()))  # every axis but the channels
+        mean = X.mean(dims, keepdim=True)  # (1, C) or (1, C, 1, 1)
+        var = ((X - mean) ** 2).mean(dims, keepdim=True)  # biased
+        std = torch.sqrt(var + eps)
+        X_hat = (X - mean) / std
+        ctx.save_for_backward(X_hat, gamma, std)
+        return gamma.view_as(mean) * X_hat + beta.view_as(mean)
+
+    @staticmethod
+    @once_differentiable  # no second derivative through this backward
+    def backward(ctx, dY):
+        X_hat, gamma, std = ctx.saved_tensors
+        dims = (0, *range(2, dY.dim()))
+        m = dY.numel() // dY.shape[1]  # values per channel
+        dbeta = dY.sum(dims, keepdim=True)  # (1, C) or (1, C, 1, 1)
+        dgamma = (dY * X_hat).sum(dims, keepdim=True)
+        dX = gamma.view_as(std) / std * (dY - dbeta / m
+                                         - X_hat * (dgamma / m))
+        return dX, dgamma.view(-1), dbeta.view(-1), None
 
 
 # --------------------------------------------------------------------------
 # The normalization family: one function, different axes.
 # --------------------------------------------------------------------------
+
+#: Axes of a 4-D input (N, C, H, W) over which each method computes one mean
+#: and one variance. Group norm first views the input as
+#: (N, G, C // G, H, W); its axes refer to that 5-D view.
+NORM_AXES = {
+    "batch": (0, 2, 3),
+    "layer": (1, 2, 3),
+    "instance": (2, 3),
+    "group": (2, 3, 4),
+}
+
 
 def normalize(X, dims, eps=1e-5):
     """(X - mean) / sqrt(var + eps), statistics over the axes ``dims``.
@@ -487,19 +383,8 @@ def normalize(X, dims, eps=1e-5):
     Returns:
         A tensor of X's shape.
     """
-    _check_float(X)
     var, mean = torch.var_mean(X, dim=dims, correction=0, keepdim=True)
     return (X - mean) / torch.sqrt(var + eps)
-
-
-def _affine_per_channel(Y, weight, bias):
-    """Y: (N, C, *) scaled and shifted by (C,) weight and bias."""
-    shape = _channel_shape(Y.shape[1], Y.dim())
-    if weight is not None:
-        Y = Y * weight.view(shape)
-    if bias is not None:
-        Y = Y + bias.view(shape)
-    return Y
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -511,21 +396,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         normalized_shape: int or tuple, the trailing shape to normalise over.
         weight, bias: optional, of shape normalized_shape (elementwise).
     """
-    _check_float(input, "input")
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     normalized_shape = tuple(normalized_shape)
     k = len(normalized_shape)
-    if k == 0 or tuple(input.shape[input.dim() - k:]) != normalized_shape:
-        raise ValueError(
-            f"normalized_shape {normalized_shape} must be a non-empty tail of "
-            f"the input's shape {tuple(input.shape)}, e.g. "
-            f"{tuple(input.shape[1:])} for per-sample statistics")
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.shape) != normalized_shape:
-            raise ValueError(
-                f"{name} has shape {tuple(t.shape)}; it must have "
-                f"normalized_shape {normalized_shape}")
+    if tuple(input.shape[-k:]) != normalized_shape:
+        raise ValueError(f"expected input with shape [*, "
+                         f"{', '.join(map(str, normalized_shape))}] (got "
+                         f"input of size {list(input.shape)})")
     Y = normalize(input, tuple(range(input.dim() - k, input.dim())), eps)
     if weight is not None:
         Y = Y * weight
@@ -538,42 +416,34 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None,
                   bias=None, use_input_stats=True, momentum=0.1, eps=1e-5):
     """Instance norm, like ``F.instance_norm``: per sample and channel.
 
+    ``momentum`` is PyTorch's: the weight of the NEW statistic (0.1).
+
     Args:
         input: (N, C, *spatial), e.g. (N, C, H, W); statistics over spatial.
         running_mean, running_var: optional (C,) buffers. With
-            use_input_stats they are updated in place, PyTorch-style:
-            ``new = (1 - momentum) * old + momentum * batch`` (momentum
-            weights the NEW value here, as in PyTorch), where "batch" is the
-            average over the N samples of their mean and unbiased variance.
+            use_input_stats they are updated in place,
+            ``new = (1 - momentum) * old + momentum * batch``, where "batch"
+            is the average over the N samples of their mean and unbiased
+            variance.
         weight, bias: optional (C,) affine parameters.
         use_input_stats: normalise with each instance's statistics (True)
             or with running_mean / running_var (False).
     """
-    _check_float(input, "input")
-    if input.dim() < 3:
-        raise ValueError(
-            f"instance norm expects input (N, C, *spatial) with at least one "
-            f"spatial axis, got shape {tuple(input.shape)}")
     C = input.shape[1]
     for name, t in (("running_mean", running_mean),
                     ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
-        _check_vector(t, name, C)
+        _check_vector(name, t, C)
     dims = tuple(range(2, input.dim()))
     shape = _channel_shape(C, input.dim())
     if use_input_stats:
-        if input[0, 0].numel() == 1:
-            raise ValueError(
-                f"Expected more than 1 spatial element when training, got "
-                f"input of shape {tuple(input.shape)}: the statistics of one "
-                f"value would map it to 0; use a larger input")
+        # One value per sample and channel would normalise to 0.
+        if input.numel() == input.shape[0] * C:
+            raise ValueError(f"Expected more than 1 spatial element when "
+                             f"training, got input size {input.size()}")
         Y = normalize(input, dims, eps)
         _update_instance_stats(input, running_mean, running_var, momentum)
     else:
-        if running_mean is None or running_var is None:
-            raise ValueError(
-                "use_input_stats=False normalises with running statistics: "
-                "pass running_mean and running_var of shape (C,)")
         Y = ((input - running_mean.view(shape))
              / torch.sqrt(running_var.view(shape) + eps))
     return _affine_per_channel(Y, weight, bias)
@@ -604,22 +474,29 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             affine), G = C is instance norm.
         weight, bias: optional (C,) per-channel affine parameters.
     """
-    _check_float(input, "input")
     if input.dim() < 2:
-        raise ValueError(
-            f"group norm expects input (N, C, *), got shape "
-            f"{tuple(input.shape)}")
+        raise ValueError(f"expected 2D or more input "
+                         f"(got {input.dim()}D input)")
     N, C = input.shape[:2]
-    if num_groups < 1 or C % num_groups:
-        raise ValueError(
-            f"num_groups={num_groups} must be a positive divisor of the "
-            f"number of channels C={C}; choose e.g. one of "
-            f"{[g for g in range(1, C + 1) if C % g == 0]}")
-    _check_vector(weight, "weight", C)
-    _check_vector(bias, "bias", C)
+    if C % num_groups:
+        raise ValueError(f"Expected number of channels in input to be "
+                         f"divisible by num_groups (got C={C} and "
+                         f"num_groups={num_groups})")
+    _check_vector("weight", weight, C)
+    _check_vector("bias", bias, C)
     grouped = input.reshape(N, num_groups, -1)  # (N, G, C // G * H * W)
     Y = normalize(grouped, 2, eps).reshape(input.shape)
     return _affine_per_channel(Y, weight, bias)
+
+
+def _affine_per_channel(Y, weight, bias):
+    """Y: (N, C, *) scaled and shifted by (C,) weight and bias."""
+    shape = _channel_shape(Y.shape[1], Y.dim())
+    if weight is not None:
+        Y = Y * weight.view(shape)
+    if bias is not None:
+        Y = Y + bias.view(shape)
+    return Y
 
 
 def stats_group_ids(method, shape, num_groups=None):
@@ -644,12 +521,52 @@ def stats_group_ids(method, shape, num_groups=None):
     elif method == "instance":
         ids = n * C + c
     elif method == "group":
-        if num_groups is None or num_groups < 1 or C % num_groups:
-            raise ValueError(
-                f"method 'group' needs num_groups dividing C={C}, got "
-                f"{num_groups}")
+        if num_groups is None or C % num_groups:
+            raise ValueError(f"expected num_groups dividing C={C} "
+                             f"(got {num_groups})")
         ids = n * num_groups + c // (C // num_groups)
     else:
-        raise ValueError(
-            f"method must be one of {sorted(NORM_AXES)}, got {method!r}")
+        raise ValueError(f"method must be one of {sorted(NORM_AXES)} "
+                         f"(got {method!r})")
     return ids.expand(N, C, H, W).clone()
+
+
+# --------------------------------------------------------------------------
+# Shapes and input checks (one line each, in PyTorch's words).
+# --------------------------------------------------------------------------
+
+def _channel_shape(C: int, ndim: int) -> tuple[int, ...]:
+    """(1, C) for 2-D input, (1, C, 1, 1) for 4-D: broadcasts per channel."""
+    return (1, C) + (1,) * (ndim - 2)
+
+
+def _check_batch_dims(X):
+    if X.dim() not in (2, 4):
+        raise ValueError(f"expected 2D or 4D input (got {X.dim()}D input)")
+
+
+def _check_batch_size(X):
+    # One value per channel: its batch mean is itself, so Y would be beta.
+    if X.numel() == X.shape[1]:
+        raise ValueError(f"Expected more than 1 value per channel when "
+                         f"training, got input size {X.size()}")
+
+
+def _check_per_channel(name, t, X):
+    # A (C,) tensor against 4-D input would broadcast along W, not C.
+    shape = _channel_shape(X.shape[1], X.dim())
+    if tuple(t.shape) not in (shape, shape[1:]):
+        raise ValueError(f"expected {name} of shape {shape} "
+                         f"(got {tuple(t.shape)})")
+
+
+def _check_vector(name, t, C):
+    if t is not None and tuple(t.shape) != (C,):
+        raise ValueError(f"expected {name} of shape ({C},) "
+                         f"(got {tuple(t.shape)})")
+
+
+def _stat_shape(num_features: int, num_dims: int) -> tuple[int, ...]:
+    if num_dims not in (2, 4):
+        raise ValueError(f"num_dims must be 2 or 4 (got {num_dims})")
+    return _channel_shape(num_features, num_dims)

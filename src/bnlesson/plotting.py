@@ -54,6 +54,12 @@ def _canonical(variant: str) -> str | None:
     return name if name in COLORS else None
 
 
+def _line_color(label, colors: Mapping | None = None) -> str | None:
+    """``colors[label]`` if given, else the variant's colour; None (the
+    default cycle) for a label that names no variant."""
+    return (colors or {}).get(label) or COLORS.get(_canonical(label))
+
+
 def color_for(variant: str) -> str:
     """The series' colour for a variant name (a :data:`COLORS` key or an
     :data:`ALIASES` name, e.g. ``"batchnorm"``, ``"BN"``, ``"group"``)."""
@@ -81,7 +87,7 @@ def plot_curves(ax, histories: Mapping, metric: str = "test_acc", *,
         if values is None:
             raise ValueError(f"run {label!r} has no {metric}: train it with "
                              "record_steps=True")
-        color = (colors or {}).get(label) or COLORS.get(_canonical(label))
+        color = _line_color(label, colors)
         start = 1 if xlabel == "epoch" else 0
         ax.plot(range(start, start + len(values)), values, label=str(label),
                 color=color)
@@ -129,15 +135,15 @@ def plot_sweep(ax, results: Mapping, *, xlabel: str = "learning rate",
                colors: Mapping | None = None):
     """One line with markers per variant over a swept setting: ``results``
     maps a label to ``{x: y}`` (e.g. learning rate -> final test accuracy;
-    any key order). A non-finite y (a diverged run, see
-    :func:`bnlesson.train.sweep_accuracy`) breaks the line and is marked
+    any key order). A non-finite y (a diverged run, as chapter 03's
+    ``sweep_accuracy`` marks it) breaks the line and is marked
     with a cross at y = 0. ``threshold`` draws a dashed horizontal line
     (e.g. the accuracy that counts as "trains"). Labels that name a variant
     get its colour unless ``colors`` gives one (see :func:`color_for`)."""
     for label, values in results.items():
         xs = np.array(sorted(values), dtype=float)
         ys = np.array([values[x] for x in sorted(values)], dtype=float)
-        color = (colors or {}).get(label) or COLORS.get(_canonical(label))
+        color = _line_color(label, colors)
         line, = ax.plot(xs, ys, marker="o", label=str(label), color=color)
         diverged = ~np.isfinite(ys)
         if diverged.any():
@@ -255,8 +261,8 @@ def plot_layer_series(ax, steps: Sequence, series_by_layer: Mapping, *,
         if len(series_by_layer[name]) != len(steps):
             raise ValueError(f"layer {name!r} has {len(series_by_layer[name])}"
                              f" values for {len(steps)} steps")
-    shades = colormaps[cmap](np.linspace(0.0, 0.9, max(len(names), 1)))
-    for name, shade in zip(names, shades):
+    shades = colormaps[cmap](np.linspace(0.0, 0.9, len(names)))
+    for name, shade in zip(names, shades, strict=True):
         ax.plot(steps, series_by_layer[name], color=shade, label=str(name))
     if guide is not None:
         ax.axhline(guide, linestyle="--", linewidth=1, color="black",
@@ -283,7 +289,8 @@ def cube_shaded_columns(ax) -> set[tuple[int, int]]:
     from matplotlib.colors import to_rgba
 
     x0, y0 = _project(0, 0, 0)
-    dx_n, dy_n = (a - b for a, b in zip(_project(0, 1, 0), (x0, y0)))
+    x1, y1 = _project(0, 1, 0)
+    dx_n, dy_n = x1 - x0, y1 - y0
     white = to_rgba("white")
     shaded = set()
     # Each column adds three faces, front first; the front face's first
@@ -316,7 +323,7 @@ def plot_batch_size_sweep(ax, results: Mapping, *,
         if not xs:
             raise ValueError(f"variant {label!r} has no batch sizes")
         runs = [np.atleast_1d(np.asarray(values[x], dtype=float)) for x in xs]
-        color = (colors or {}).get(label) or COLORS.get(_canonical(label))
+        color = _line_color(label, colors)
         line, = ax.plot(xs, [r.mean() for r in runs], marker="o",
                         label=str(label), color=color)
         if any(len(r) > 1 for r in runs):
@@ -359,9 +366,7 @@ def plot_lines(ax, series: Mapping, *, x: Sequence | None = None,
         if len(xs) != len(ys):
             raise ValueError(f"series {label!r} has {len(ys)} values for "
                              f"{len(xs)} x values")
-        style = dict((styles or {}).get(label, {}))
-        if "color" not in style and _canonical(label) is not None:
-            style["color"] = COLORS[_canonical(label)]
+        style = {"color": _line_color(label), **(styles or {}).get(label, {})}
         ax.plot(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float),
                 label=str(label), **style)
     if logx:

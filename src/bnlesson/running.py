@@ -6,8 +6,12 @@ Every estimator here is the one update of the lecture's section 7,
     x_k = x_{k-1} + K_k * (z_k - x_{k-1}),
 
 with a different gain K_k: 1/k (:func:`cumulative_mean`), a constant
-1 - momentum (:func:`ema`), or the Kalman gain e_est / (e_est + e_mea)
+momentum (:func:`ema`), or the Kalman gain e_est / (e_est + e_mea)
 (:func:`kalman_1d`). :func:`gain_filter` runs it for any gains.
+
+``momentum`` always has PyTorch's meaning here: the weight of the NEW value
+(0.1), which is the gain K itself; the lecture's ``momentum=0.9`` (the weight
+of the old value) is 0.1 here.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import torch
 from torch import nn
 
 from bnlesson.norms import BatchNorm
+from bnlesson.utils import model_device
 
 __all__ = [
     "PopulationStats",
@@ -81,7 +86,7 @@ def gain_filter(zs, gains, init=None) -> torch.Tensor:
     else:
         x = torch.as_tensor(init, dtype=zs.dtype).expand_as(zs[0])
     estimates = torch.empty_like(zs)
-    for k, (z, gain) in enumerate(zip(zs, gains)):
+    for k, (z, gain) in enumerate(zip(zs, gains, strict=True)):
         x = x + gain * (z - x)
         estimates[k] = x
     return estimates
@@ -103,18 +108,17 @@ def cumulative_mean(zs) -> torch.Tensor:
 
 
 def ema(zs, momentum, init=None) -> torch.Tensor:
-    """Exponential moving average, x_k = m x_{k-1} + (1 - m) z_k.
+    """Exponential moving average, x_k = (1 - m) x_{k-1} + m z_k.
 
-    Convention: ``momentum`` (m) is d2l's, the weight of the OLD value
-    (0.9 in the lecture); the update is the gain form with the constant gain
-    K = 1 - m. PyTorch's ``nn.BatchNorm*(momentum=0.1)`` is the same EMA
-    written with the weight of the NEW value, 0.1 = 1 - 0.9; its
-    ``momentum=None`` is :func:`cumulative_mean` instead. "Momentum" is the
-    EMA weight here, not an optimizer's momentum.
+    ``momentum`` (m) is PyTorch's: the weight of the NEW value (0.1 in
+    ``nn.BatchNorm*``), i.e. the gain form with the constant gain K = m. The
+    lecture's ``momentum=0.9`` weights the old value: it is m = 0.1 here.
+    PyTorch's ``momentum=None`` is :func:`cumulative_mean` instead.
+    "Momentum" is the EMA weight here, not an optimizer's momentum.
 
     Args:
         zs: measurements along dim 0, shape (K,) or (K, *shape).
-        momentum: m in [0, 1]; larger means smoother and slower to follow.
+        momentum: m in [0, 1]; smaller means smoother and slower to follow.
         init: the prior x_0. None (default) starts from the first
             measurement (x_1 = z_1), which avoids the start-up bias towards
             an arbitrary value; pass ``init=0.0`` (mean) or ``init=1.0``
@@ -125,10 +129,10 @@ def ema(zs, momentum, init=None) -> torch.Tensor:
     """
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(
-            f"momentum is the weight of the old value and must lie in [0, 1], "
-            f"got {momentum} (PyTorch's momentum=0.1 is 0.9 here)")
+            f"momentum is the weight of the new value and must lie in [0, 1], "
+            f"got {momentum} (the lecture's momentum=0.9 is 0.1 here)")
     zs = _as_sequence(zs)
-    gains = torch.full((len(zs),), 1.0 - momentum, dtype=zs.dtype)
+    gains = torch.full((len(zs),), momentum, dtype=zs.dtype)
     return gain_filter(zs, gains, init)
 
 
@@ -184,7 +188,7 @@ def steady_state_gain(e_mea, q) -> float:
 
     At the fixed point e = K e_mea + q with K = e / (e + e_mea), so
     e^2 - q e - q e_mea = 0, e = (q + sqrt(q^2 + 4 q e_mea)) / 2 and
-    K = e / (e + e_mea). The filter then is an EMA with d2l momentum 1 - K.
+    K = e / (e + e_mea). The filter then is an EMA with momentum K.
     With q = 0 the gain keeps falling like 1/k and this returns 0.
     """
     if not (e_mea > 0 and q >= 0):
@@ -279,17 +283,9 @@ def _eval_mode(model: nn.Module):
             module.training = training
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
-
-
 def _run(model, data_iter, num_batches):
     """Forward the inputs of up to num_batches batches through the model."""
-    device = _model_device(model)
+    device = model_device(model)
     num_run = 0
     for batch in data_iter:
         if num_batches is not None and num_run >= num_batches:
@@ -439,6 +435,9 @@ def reestimate_running_stats(model, data_iter, momentum=None,
     """Feed batches through ``model`` in training mode, weights frozen, so
     that its ``nn.BatchNorm*`` layers update their running statistics.
 
+    ``momentum`` is PyTorch's: the weight of the NEW batch statistic, or
+    None for the cumulative average.
+
     This is how the running estimates are usually re-computed after the
     weights changed (``torch.optim.swa_utils.update_bn`` does it with
     ``momentum=None``).
@@ -447,11 +446,9 @@ def reestimate_running_stats(model, data_iter, momentum=None,
         model: contains ``nn.BatchNorm1d/2d/3d`` layers; modified in place,
             its train/eval modes and the layers' momenta are restored.
         data_iter: batches ``X`` or ``(X, y)``.
-        momentum: PyTorch's convention, the weight of the NEW batch
-            statistic (d2l's momentum is ``1 - momentum``). A number keeps
-            the current running statistics as the starting point of the
-            EMA; ``None`` resets them first and takes the cumulative
-            average (gain 1/k) of the batches' statistics.
+        momentum: a number keeps the current running statistics as the
+            starting point of the EMA; ``None`` resets them first and takes
+            the cumulative average (gain 1/k) of the batches' statistics.
         num_batches: use only the first ``num_batches`` batches.
 
     Returns:
@@ -497,7 +494,7 @@ def batch_stats_forward(model, X) -> torch.Tensor:
     """
     model = _batch_stats_copy(model)
     with torch.no_grad():
-        return model(X.to(_model_device(model)))
+        return model(X.to(model_device(model)))
 
 
 def batch_stats_accuracy(model, data_iter) -> float:
@@ -508,7 +505,7 @@ def batch_stats_accuracy(model, data_iter) -> float:
     left unchanged (see :func:`batch_stats_forward`).
     """
     model = _batch_stats_copy(model)
-    device = _model_device(model)
+    device = model_device(model)
     correct, total = 0, 0
     with torch.no_grad():
         for X, y in data_iter:

@@ -1,4 +1,5 @@
-"""Reproducibility and device helpers shared by every chapter.
+"""Helpers shared by every chapter and module: seeds, device, environment,
+files, figures.
 
 Seeds are fixed, so a rerun on the same machine repeats. The thread count is
 left to PyTorch (all cores, or ``OMP_NUM_THREADS`` / ``torch.set_num_threads``
@@ -7,11 +8,83 @@ which the regression run tolerates (see ``tests/nbval_numeric.py``).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import random
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
+#: Every environment variable the package reads, with its meaning (the
+#: README's table says the same).
+ENV_VARS = {
+    "BNLESSON_PROFILE": "run profile: quick (default) or full",
+    "BNLESSON_DEVICE": "force a device, e.g. cpu (default: the GPU if any)",
+    "BNLESSON_PROGRESS": "0 hides the progress bars",
+    "BNLESSON_CACHE_DIR": "folder of cached runs (default: .cache/runs)",
+    "BNLESSON_NO_CACHE": "1 never reads or writes cached runs",
+    "BNLESSON_DATA": "data folder (default: the checkout's data/)",
+    "BNLESSON_SYSTEM_DATA": "system copies of Fashion-MNIST, :-separated "
+                            "(empty: none)",
+    "BNLESSON_MIRROR": "download mirror of Fashion-MNIST",
+}
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The value of the package's environment variable ``name`` (a key of
+    :data:`ENV_VARS`), or ``default`` when it is not set."""
+    if name not in ENV_VARS:
+        raise KeyError(f"{name} is not in bnlesson.utils.ENV_VARS")
+    return os.environ.get(name, default)
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A yes/no environment variable: 1/true/yes/on or 0/false/no/off
+    (any case); ``default`` when unset or anything else."""
+    value = (env(name) or "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return default
+
+
+def repo_root() -> Path | None:
+    """The checkout holding this package (the folder with pyproject.toml)."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file():
+            return parent
+    return None
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and
+    ``os.replace``, so a crash never leaves a half-written file there."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".",
+                               suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files are shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_device(net: nn.Module) -> torch.device:
+    """The device of ``net``'s first parameter (or buffer); CPU if none."""
+    for tensor in itertools.chain(net.parameters(), net.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python's, NumPy's and PyTorch's random generators."""
@@ -26,26 +99,12 @@ def get_device(prefer: str | None = None) -> torch.device:
     ``prefer`` (or the environment variable ``BNLESSON_DEVICE``) forces a
     device, e.g. ``"cpu"`` to reproduce the committed outputs exactly.
     """
-    name = prefer or os.environ.get("BNLESSON_DEVICE")
+    name = prefer or env("BNLESSON_DEVICE")
     if name:
         return torch.device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-def get_profile(default: str = "quick") -> str:
-    """The run profile: ``"quick"`` (default, mini data) or ``"full"``.
-
-    Read from the environment variable ``BNLESSON_PROFILE`` so that nbval,
-    papermill and ``python -m bnlesson.lessons`` can all choose it.
-    """
-    profile = os.environ.get("BNLESSON_PROFILE", default)
-    if profile not in ("quick", "full"):
-        raise ValueError(
-            f"BNLESSON_PROFILE must be 'quick' or 'full', got {profile!r}; "
-            "unset it for the default quick profile")
-    return profile
 
 
 #: Figure defaults: small PNGs keep the committed notebooks lean.
@@ -56,8 +115,10 @@ def use_png_figures(dpi: int = FIGURE_DPI) -> None:
     """Inline PNG figures at a modest dpi (nbval skips PNG; SVG would be
     compared and differs run to run). Does nothing outside IPython."""
     import matplotlib
+
+    from bnlesson.plotting import FIGSIZE
     matplotlib.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi,
-                                "figure.figsize": (6.0, 3.5),
+                                "figure.figsize": FIGSIZE,
                                 "axes.grid": True, "grid.alpha": 0.3})
     try:
         from IPython import get_ipython

@@ -4,6 +4,8 @@ Each entry redefines the answer function wrongly; tests/test_assignments.py
 checks that the test cell after the answer fails with it.
 """
 
+from functools import partial
+
 _TEMPLATE = '''
 def weight_grad_norms(net, X, y):
 {reset}    loss = {loss}
@@ -20,8 +22,7 @@ _GOOD = dict(reset="    net.zero_grad(set_to_none=True)\n",
              types="(nn.Linear, nn.Conv2d)", result="norms")
 
 
-def _answer(**changes):
-    return _TEMPLATE.format(**{**_GOOD, **changes})
+_answer = partial(_TEMPLATE.format, **_GOOD)
 
 
 WRONG = {
@@ -31,13 +32,16 @@ WRONG = {
         "gradients not reset (they accumulate)": _answer(reset=""),
         "summed instead of mean cross-entropy":
             _answer(loss="F.cross_entropy(net(X), y, reduction='sum')"),
-        "squared norm": _answer(value="module.weight.grad.pow(2).sum().item()"),
+        "squared norm":
+            _answer(value="module.weight.grad.pow(2).sum().item()"),
         "mean absolute gradient":
             _answer(value="module.weight.grad.abs().mean().item()"),
         "output layer first": _answer(result="dict(reversed(norms.items()))"),
         "linear layers only": _answer(types="nn.Linear"),
-        "tensors instead of floats": _answer(value="module.weight.grad.norm()"),
-        "gradient of the bias": _answer(value="module.bias.grad.norm().item()"),
+        "tensors instead of floats":
+            _answer(value="module.weight.grad.norm()"),
+        "gradient of the bias":
+            _answer(value="module.bias.grad.norm().item()"),
         "all parameters, biases included": '''
 def weight_grad_norms(net, X, y):
     net.zero_grad(set_to_none=True)
@@ -48,7 +52,8 @@ def weight_grad_norms(net, X, y):
 def weight_grad_norms(net, X, y):
     net.zero_grad(set_to_none=True)
     F.cross_entropy(net(X), y).backward()
-    norms = {name: m.weight.grad.norm().item() for name, m in net.named_modules()
+    norms = {name: m.weight.grad.norm().item()
+             for name, m in net.named_modules()
              if isinstance(m, (nn.Linear, nn.Conv2d))}
     torch.optim.SGD(net.parameters(), lr=0.1).step()
     return norms

@@ -4,6 +4,8 @@ Each entry redefines an answer function wrongly; tests/test_assignments.py
 checks that the test cell after the answer fails with it.
 """
 
+from functools import partial
+
 _FORWARD = '''
 def bn_forward(X, gamma, beta, eps=1e-5):
     dims = {dims}
@@ -18,8 +20,7 @@ _GOOD = dict(dims="(0,) if X.dim() == 2 else (0, 2, 3)", keepdim="True",
              Y="gamma * (X - mean) / torch.sqrt(var + eps) + beta")
 
 
-def _forward(**changes):
-    return _FORWARD.format(**{**_GOOD, **changes})
+_forward = partial(_FORWARD.format, **_GOOD)
 
 
 _BACKWARD = '''
@@ -43,8 +44,7 @@ _GOOD_BACKWARD = dict(
         "- X_hat * (dY * X_hat).mean(dim=dims, keepdim=True))"))
 
 
-def _backward(**changes):
-    return _BACKWARD.format(**{**_GOOD_BACKWARD, **changes})
+_backward = partial(_BACKWARD.format, **_GOOD_BACKWARD)
 
 
 _MOVING = '''
@@ -59,8 +59,7 @@ _GOOD_MOVING = dict(
     new_var="momentum * moving_var + (1.0 - momentum) * var * n / (n - 1)")
 
 
-def _moving(**changes):
-    return _MOVING.format(**{**_GOOD_MOVING, **changes})
+_moving = partial(_MOVING.format, **_GOOD_MOVING)
 
 
 WRONG = {
@@ -69,9 +68,9 @@ WRONG = {
             _forward(dims="0"),
         "per-sample statistics (layer norm's axes)":
             _forward(dims="tuple(range(1, X.dim()))"),
-        "the lecture's 2-D shapes, no keepdim":
-            _forward(keepdim="X.dim() == 4",
-                     var="((X - mean) ** 2).mean(dim=dims, keepdim=X.dim() == 4)"),
+        "the lecture's 2-D shapes, no keepdim": _forward(
+            keepdim="X.dim() == 4",
+            var="((X - mean) ** 2).mean(dim=dims, keepdim=X.dim() == 4)"),
         "unbiased variance":
             _forward(var="X.var(dim=dims, keepdim=True)"),
         "normalised with the unbiased variance, biased one returned":
@@ -89,10 +88,10 @@ WRONG = {
             _forward(Y="(X - mean) / torch.sqrt(var + eps)"),
     },
     "ch02_moving_average": {
-        "momentum on the new value (0.1 on the old one)":
-            _moving(new_mean="(1.0 - momentum) * moving_mean + momentum * mean",
-                    new_var="(1.0 - momentum) * moving_var + momentum * var "
-                            "* n / (n - 1)"),
+        "momentum on the new value (0.1 on the old one)": _moving(
+            new_mean="(1.0 - momentum) * moving_mean + momentum * mean",
+            new_var="(1.0 - momentum) * moving_var + momentum * var "
+                    "* n / (n - 1)"),
         "biased variance stored":
             _moving(new_var="momentum * moving_var + (1.0 - momentum) * var"),
         "Bessel factor inverted":
@@ -101,32 +100,32 @@ WRONG = {
         "Bessel factor on the whole average":
             _moving(new_var="(momentum * moving_var + (1.0 - momentum) * var) "
                             "* n / (n - 1)"),
-        "Bessel factor on the mean too":
-            _moving(new_mean="momentum * moving_mean + (1.0 - momentum) * mean "
-                             "* n / (n - 1)"),
-        "in-place update of the inputs":
-            _moving(new_mean="moving_mean.mul_(momentum).add_((1.0 - momentum) "
-                             "* mean)",
-                    new_var="moving_var.mul_(momentum).add_((1.0 - momentum) "
-                            "* var * n / (n - 1))"),
+        "Bessel factor on the mean too": _moving(
+            new_mean="momentum * moving_mean + (1.0 - momentum) * mean "
+                     "* n / (n - 1)"),
+        "in-place update of the inputs": _moving(
+            new_mean="moving_mean.mul_(momentum).add_((1.0 - momentum) "
+                     "* mean)",
+            new_var="moving_var.mul_(momentum).add_((1.0 - momentum) "
+                    "* var * n / (n - 1))"),
     },
     "ch02_bn_backward": {
-        "missing the x_hat * mean(dY * x_hat) term":
-            _backward(dX="gamma / std * (dY - dY.mean(dim=dims, keepdim=True))"),
-        "wrong sign of the mean(dY) term":
-            _backward(dX="gamma / std * (dY + dY.mean(dim=dims, keepdim=True) "
-                         "- X_hat * (dY * X_hat).mean(dim=dims, keepdim=True))"),
-        "wrong sign of the x_hat term":
-            _backward(dX="gamma / std * (dY - dY.mean(dim=dims, keepdim=True) "
-                         "+ X_hat * (dY * X_hat).mean(dim=dims, keepdim=True))"),
-        "gamma left out of dX":
-            _backward(dX="1 / std * (dY - dY.mean(dim=dims, keepdim=True) "
-                         "- X_hat * (dY * X_hat).mean(dim=dims, keepdim=True))"),
+        "missing the x_hat * mean(dY * x_hat) term": _backward(
+            dX="gamma / std * (dY - dY.mean(dim=dims, keepdim=True))"),
+        "wrong sign of the mean(dY) term": _backward(
+            dX="gamma / std * (dY + dY.mean(dim=dims, keepdim=True) "
+               "- X_hat * (dY * X_hat).mean(dim=dims, keepdim=True))"),
+        "wrong sign of the x_hat term": _backward(
+            dX="gamma / std * (dY - dY.mean(dim=dims, keepdim=True) "
+               "+ X_hat * (dY * X_hat).mean(dim=dims, keepdim=True))"),
+        "gamma left out of dX": _backward(
+            dX="1 / std * (dY - dY.mean(dim=dims, keepdim=True) "
+               "- X_hat * (dY * X_hat).mean(dim=dims, keepdim=True))"),
         "elementwise layer: dX = gamma * dY / std":
             _backward(dX="gamma * dY / std"),
-        "sums instead of means in dX":
-            _backward(dX="gamma / std * (dY - dY.sum(dim=dims, keepdim=True) "
-                         "- X_hat * (dY * X_hat).sum(dim=dims, keepdim=True))"),
+        "sums instead of means in dX": _backward(
+            dX="gamma / std * (dY - dY.sum(dim=dims, keepdim=True) "
+               "- X_hat * (dY * X_hat).sum(dim=dims, keepdim=True))"),
         "dgamma and dbeta swapped":
             _backward(dbeta="(dY * X_hat).sum(dim=dims, keepdim=True)",
                       dgamma="dY.sum(dim=dims, keepdim=True)"),
@@ -134,7 +133,7 @@ WRONG = {
             _backward(dgamma="(dY * (X - mean)).sum(dim=dims, keepdim=True)"),
         "4-D input reduced over dim 0 only":
             _backward(dims="(0,)"),
-        "eps left out of sigma":
-            _backward(std="((X - mean) ** 2).mean(dim=dims, keepdim=True).sqrt()"),
+        "eps left out of sigma": _backward(
+            std="((X - mean) ** 2).mean(dim=dims, keepdim=True).sqrt()"),
     },
 }

@@ -1,48 +1,27 @@
 """Typical wrong answers for chapter 04's graded tasks; each must fail the
 test cell that follows its answer cell (see tests/test_assignments.py)."""
 
+_AXES = '''
+def norm_axes(method):
+    if method == "batch":
+        return (0, 2, 3)
+    if method == "layer":
+        return {layer}
+    if method == "instance":
+        return {instance}
+    raise ValueError(method)
+'''
+
 WRONG = {
     "ch04_axes": {
-        "LN and IN swapped": '''
-def norm_axes(method):
-    if method == "batch":
-        return (0, 2, 3)
-    if method == "layer":
-        return (2, 3)
-    if method == "instance":
-        return (1, 2, 3)
-    raise ValueError(method)
-''',
-        "batch axis included": '''
-def norm_axes(method):
-    if method == "batch":
-        return (0, 2, 3)
-    if method == "layer":
-        return (0, 1, 2, 3)
-    if method == "instance":
-        return (0, 2, 3)
-    raise ValueError(method)
-''',
-        "LN over the channels only": '''
-def norm_axes(method):
-    if method == "batch":
-        return (0, 2, 3)
-    if method == "layer":
-        return (1,)
-    if method == "instance":
-        return (2, 3)
-    raise ValueError(method)
-''',
-        "IN over the rows only": '''
-def norm_axes(method):
-    if method == "batch":
-        return (0, 2, 3)
-    if method == "layer":
-        return (1, 2, 3)
-    if method == "instance":
-        return (2,)
-    raise ValueError(method)
-''',
+        "LN and IN swapped":
+            _AXES.format(layer="(2, 3)", instance="(1, 2, 3)"),
+        "batch axis included":
+            _AXES.format(layer="(0, 1, 2, 3)", instance="(0, 2, 3)"),
+        "LN over the channels only":
+            _AXES.format(layer="(1,)", instance="(2, 3)"),
+        "IN over the rows only":
+            _AXES.format(layer="(1, 2, 3)", instance="(2,)"),
         "a list, not a tuple": '''
 def norm_axes(method):
     return {"batch": (0, 2, 3), "layer": [1, 2, 3], "instance": [2, 3]}[method]
@@ -52,7 +31,8 @@ def norm_axes(method):
         "per channel (instance norm), groups ignored": '''
 def group_norm(X, num_groups, gamma, beta, eps=1e-5):
     C = X.shape[1]
-    return normalize(X, (2, 3), eps) * gamma.view(1, C, 1, 1) + beta.view(1, C, 1, 1)
+    Y = normalize(X, (2, 3), eps)
+    return Y * gamma.view(1, C, 1, 1) + beta.view(1, C, 1, 1)
 ''',
         "interleaved groups: (N, C/G, G, H, W)": '''
 def group_norm(X, num_groups, gamma, beta, eps=1e-5):

@@ -39,7 +39,8 @@ def _kalman(**changes):
 
 WRONG = {
     "ch05_incremental_mean": {
-        "gain 1/(k+1): off by one": _MEAN.format(update="x + (z - x) / (k + 1)"),
+        "gain 1/(k+1): off by one":
+            _MEAN.format(update="x + (z - x) / (k + 1)"),
         "averages with the previous measurement, not the estimate": '''
 def incremental_mean(zs):
     estimates = []
