@@ -85,7 +85,7 @@ def reconcile(ref: str, new: str, tol: dict) -> str:
     if not same_text(ref_text, new_text):
         return new
     out = [ref_text[0]]
-    for r, n, text in zip(ref_nums, new_nums, ref_text[1:]):
+    for r, n, text in zip(ref_nums, new_nums, ref_text[1:], strict=True):
         out += [r if within(r, n, tol) else n, text]
     return "".join(out)
 
@@ -104,8 +104,9 @@ def compared_texts(cell):
     """[(key, text)] of a cell's compared outputs; None if nbval ignores
     the cell's output."""
     tags = cell.metadata.get("tags", [])
+    markers = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")
     if {"nbval-ignore-output", "nbval-skip"} & set(tags) or \
-            "NBVAL_IGNORE_OUTPUT" in cell.source or "NBVAL_SKIP" in cell.source:
+            any(m in cell.source for m in markers):
         return None
     streams, data = {}, []  # nbval joins a cell's streams by name
     for key, holder, field in _texts(cell.outputs):

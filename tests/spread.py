@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +29,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).parent))
-from nbval_numeric import (compared_texts, kind, same_text,  # noqa: E402
-                           split_numbers, value)
+from nbval_numeric import compared_texts, kind, same_text, split_numbers, value  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "spread"
@@ -93,7 +92,7 @@ def _moves(ref: str, new: str):
     if not same_text(ref_text, new_text):
         return None
     moves = dict.fromkeys(KINDS, 0.0)
-    for a, b in zip(ref_nums, new_nums):
+    for a, b in zip(ref_nums, new_nums, strict=True):
         if a == b:
             continue
         x, y = value(a), value(b)
@@ -123,11 +122,13 @@ def record() -> None:
         ref = nbformat.read(path, as_version=4)
         cells = {}
         for name in configs:
-            copy = (folder(name) if name in CONFIGS else OUT / name) / path.name
+            where = folder(name) if name in CONFIGS else OUT / name
+            copy = where / path.name
             if not copy.exists():
                 continue
             new = nbformat.read(copy, as_version=4)
-            for i, (a, b) in enumerate(zip(ref.cells, new.cells)):
+            for i, (a, b) in enumerate(zip(ref.cells, new.cells,
+                                           strict=False)):
                 if a.cell_type != "code" or not a.outputs or \
                         a.source != b.source:  # a copy made before an edit
                     continue
@@ -140,7 +141,7 @@ def record() -> None:
                 if [k for k, _ in ref_texts] != [k for k, _ in new_texts]:
                     entry["text differs"].append(name)
                     continue
-                for (_, r), (_, t) in zip(ref_texts, new_texts):
+                for (_, r), (_, t) in zip(ref_texts, new_texts, strict=True):
                     moved = _moves(r, t)
                     if moved is None:
                         entry["text differs"].append(name)
@@ -152,7 +153,7 @@ def record() -> None:
             if any(v[k] for k in KINDS) or v["text differs"]}
     RECORD.write_text(json.dumps(result, indent=1) + "\n")
     for nb, cells in result["notebooks"].items():
-        for key, v in cells.items():
+        for v in cells.values():
             print(f"{nb[:2]} cell {v['cell']:3d}: " + ", ".join(
                   f"{k} {v[k]:.2g}" for k in KINDS if v[k])
                   + (f", TEXT DIFFERS in {v['text differs']}"
@@ -160,14 +161,14 @@ def record() -> None:
 
 
 def tolerance(entry: dict) -> dict:
-    """SAFETY x the largest move of each kind, rounded up to 2 digits; a
+    """SAFETY x the largest move of each kind, rounded up to 3 digits; a
     bin one power of ten more than seen; an exact 0 up to 10x the largest
     value seen in its place."""
     def up(x):
         if x == 0:
             return 0.0
-        unit = 10.0 ** (math.floor(math.log10(x)) - 1)
-        return float(f"{math.ceil(x / unit - 1e-9) * unit:.2g}")
+        unit = 10.0 ** (math.floor(math.log10(x)) - 2)
+        return float(f"{math.ceil(x / unit - 1e-9) * unit:.3g}")
     tol = {k: up(SAFETY * entry[k]) for k in ("abs", "int", "decades")}
     tol["int"] = math.ceil(tol["int"])
     if entry["bins"]:

@@ -33,6 +33,14 @@ def test_diff_bound(x, text):
     assert diff_bound(x) == text
 
 
+def test_diff_bound_floor():
+    # rounding-level differences print the same on every CPU
+    assert diff_bound(3e-11, floor=1e-6) == diff_bound(8e-7, floor=1e-6) \
+        == "<= 1e-06"
+    assert diff_bound(2e-3, floor=1e-6) == "<= 1e-02"
+    assert diff_bound(0.0, floor=1e-6) == "0"
+
+
 def test_diff_bound_special_values():
     assert diff_bound(math.inf) == "inf"
     assert diff_bound(math.nan) == "nan"

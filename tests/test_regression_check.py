@@ -15,7 +15,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from nbval_numeric import compared_texts, reconcile, within
 
 ROOT = Path(__file__).resolve().parents[1]

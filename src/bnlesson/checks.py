@@ -59,9 +59,11 @@ def compare(name: str, a, b, atol: float = 1e-5,
     return Comparison(name, exact, close, max_diff, atol, rtol)
 
 
-def diff_bound(x: float) -> str:
+def diff_bound(x: float, floor: float = 0.0) -> str:
     """``x >= 0`` rounded up to a power of ten, as text: ``0.0 -> "0"``,
-    ``3.2e-07 -> "<= 1e-06"``, ``1e-06 -> "<= 1e-06"``."""
+    ``3.2e-07 -> "<= 1e-06"``, ``1e-06 -> "<= 1e-06"``; a nonzero ``x``
+    below ``floor`` (a rounding level, which differs between CPUs) prints
+    as ``floor``'s bin."""
     if math.isnan(x):
         return "nan"
     if x < 0:
@@ -70,11 +72,11 @@ def diff_bound(x: float) -> str:
         return "0"
     if math.isinf(x):
         return "inf"
-    exponent = math.ceil(math.log10(x))
+    exponent = math.ceil(math.log10(max(x, floor)))
     return f"<= 1e{exponent:+03d}"
 
 
-def parity_table(rows) -> str:
+def parity_table(rows, floor: float = 0.0) -> str:
     """A printable table of :class:`Comparison` rows: quantity, allclose
     with its tolerance, and the maximum difference (rounded up to a power of
     ten, see :func:`diff_bound`; "0" when exact). Whether two different
@@ -87,7 +89,7 @@ def parity_table(rows) -> str:
     for r in rows:
         tol = f"({r.atol:.0e}, {r.rtol:.0e})"
         lines.append(f"{r.name:{width}s} | {str(r.close):5s} {tol:15s} | "
-                     f"{diff_bound(r.max_diff)}")
+                     f"{diff_bound(r.max_diff, floor)}")
     return "\n".join(lines)
 
 
