@@ -17,16 +17,17 @@ from bnlesson.norms import stats_group_ids
 #: Default figure size for one panel (inches).
 FIGSIZE = (6, 3.5)
 
-#: Colour of each variant: the BN family in blues (the lecture's code dark,
-#: the corrected module light, PyTorch's in between); other norms distinct.
+#: Colour of each variant, from Okabe & Ito's colour-blind-safe palette:
+#: distinct hues for the three BN implementations (which chapter 03 draws on
+#: top of each other) and for the other norms.
 COLORS = {
-    "none": "#7f7f7f",
-    "batchnorm": "#1f77b4",
-    "scratch": "#6baed6",
-    "lecture": "#08306b",
-    "layernorm": "#2ca02c",
-    "instancenorm": "#9467bd",
-    "groupnorm": "#d62728",
+    "none": "#7f7f7f",          # grey
+    "batchnorm": "#0072B2",     # blue
+    "scratch": "#E69F00",       # orange
+    "lecture": "#000000",       # black
+    "layernorm": "#009E73",     # bluish green
+    "instancenorm": "#CC79A7",  # reddish purple
+    "groupnorm": "#D55E00",     # vermillion
 }
 
 #: Other names accepted for the variants (case-insensitive).

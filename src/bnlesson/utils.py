@@ -107,8 +107,8 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-#: Figure defaults: small PNGs keep the committed notebooks lean.
-FIGURE_DPI = 72
+#: Figure resolution: sharp on high-DPI screens, PNGs still small.
+FIGURE_DPI = 110
 
 
 def use_png_figures(dpi: int = FIGURE_DPI) -> None:
