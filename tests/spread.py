@@ -126,10 +126,11 @@ def record() -> None:
             copy = where / path.name
             if not copy.exists():
                 continue
-            new = nbformat.read(copy, as_version=4)
-            for i, (a, b) in enumerate(zip(ref.cells, new.cells,
-                                           strict=False)):
-                if a.cell_type != "code" or not a.outputs or \
+            copies = {c.get("id"): c
+                      for c in nbformat.read(copy, as_version=4).cells}
+            for i, a in enumerate(ref.cells):  # cells matched by their id
+                b = copies.get(a.get("id"))
+                if a.cell_type != "code" or not a.outputs or b is None or \
                         a.source != b.source:  # a copy made before an edit
                     continue
                 ref_texts, new_texts = compared_texts(a), compared_texts(b)
