@@ -1,7 +1,9 @@
 """Typical wrong answers for chapter 02's graded tasks.
 
-Each entry redefines an answer function wrongly; tests/test_assignments.py
-checks that the test cell after the answer fails with it.
+Each entry redefines an answer function wrongly (a "shortcut" calls PyTorch,
+autograd or the library, which the tests make unavailable);
+tests/test_assignments.py checks that the test cell after the answer fails
+with it.
 """
 
 _FORWARD = '''
@@ -87,6 +89,27 @@ WRONG = {
             _forward(Y="gamma * (X - mean) / (var + eps) + beta"),
         "gamma and beta not applied":
             _forward(Y="(X - mean) / torch.sqrt(var + eps)"),
+        "shortcut: F.batch_norm":
+            _forward(Y="F.batch_norm(X, None, None, gamma.reshape(-1), "
+                       "beta.reshape(-1), training=True, eps=eps)"),
+        "shortcut: imported under another name": '''
+from torch.nn.functional import batch_norm as bn
+
+def bn_forward(X, gamma, beta, eps=1e-5):
+    dims = (0,) if X.dim() == 2 else (0, 2, 3)
+    mean, var = X.mean(dim=dims, keepdim=True), X.var(dim=dims, correction=0, keepdim=True)
+    return bn(X, None, None, gamma.reshape(-1), beta.reshape(-1), training=True, eps=eps), mean, var
+''',
+        "shortcut: F.layer_norm on the channels-first view": '''
+def bn_forward(X, gamma, beta, eps=1e-5):
+    dims = (0,) if X.dim() == 2 else (0, 2, 3)
+    mean, var = X.mean(dim=dims, keepdim=True), X.var(dim=dims, correction=0, keepdim=True)
+    Xt = X.transpose(0, 1)
+    Y = F.layer_norm(Xt, Xt.shape[1:], eps=eps).transpose(0, 1)
+    return gamma * Y + beta, mean, var
+''',
+        "shortcut: the library's batch_norm": _forward(
+            Y="batch_norm(X, gamma, beta, mean, var, eps, 0.9, training=True)[0]"),
     },
     "ch02_moving_average": {
         "momentum on the new value (0.1 on the old one)":
@@ -104,6 +127,13 @@ WRONG = {
         "Bessel factor on the mean too":
             _moving(new_mean="momentum * moving_mean + (1.0 - momentum) * mean "
                              "* n / (n - 1)"),
+        "shortcut: the library's ema": '''
+def update_moving_stats(moving_mean, moving_var, mean, var, n, momentum=0.9):
+    from bnlesson.running import ema
+    new_mean = ema(torch.stack([mean]), momentum, init=moving_mean)[-1]
+    new_var = ema(torch.stack([var * n / (n - 1)]), momentum, init=moving_var)[-1]
+    return new_mean, new_var
+''',
         "in-place update of the inputs":
             _moving(new_mean="moving_mean.mul_(momentum).add_((1.0 - momentum) "
                              "* mean)",
@@ -136,5 +166,29 @@ WRONG = {
             _backward(dims="(0,)"),
         "eps left out of sigma":
             _backward(std="((X - mean) ** 2).mean(dim=dims, keepdim=True).sqrt()"),
+        "shortcut: autograd through F.batch_norm": '''
+def bn_backward(dY, X, gamma, eps=1e-5):
+    X, gamma = X.clone().requires_grad_(), gamma.clone().requires_grad_()
+    beta = torch.zeros_like(gamma, requires_grad=True)
+    Y = F.batch_norm(X, None, None, gamma.reshape(-1), beta.reshape(-1), training=True, eps=eps)
+    return torch.autograd.grad(Y, (X, gamma, beta), dY)
+''',
+        "shortcut: autograd through the forward formula": '''
+def bn_backward(dY, X, gamma, eps=1e-5):
+    dims = (0,) if X.dim() == 2 else (0, 2, 3)
+    X, gamma = X.clone().requires_grad_(), gamma.clone().requires_grad_()
+    beta = torch.zeros_like(gamma, requires_grad=True)
+    mean = X.mean(dim=dims, keepdim=True)
+    Y = gamma * (X - mean) / torch.sqrt(X.var(dim=dims, correction=0, keepdim=True) + eps) + beta
+    Y.backward(dY)
+    return X.grad, gamma.grad, beta.grad
+''',
+        "shortcut: the library's closed form": '''
+def bn_backward(dY, X, gamma, eps=1e-5):
+    X, g = X.clone().requires_grad_(), gamma.reshape(-1).clone().requires_grad_()
+    b = torch.zeros_like(g, requires_grad=True)
+    dX, dg, db = torch.autograd.grad(batch_norm_closed_form(X, g, b, eps), (X, g, b), dY)
+    return dX, dg.view(gamma.shape), db.view(gamma.shape)
+''',
     },
 }

@@ -1,4 +1,5 @@
-"""Typical wrong answers for chapter 04's graded tasks; each must fail the
+"""Typical wrong answers for chapter 04's graded tasks, and shortcuts that
+call PyTorch or the library (unavailable in the tests); each must fail the
 test cell that follows its answer cell (see tests/test_assignments.py)."""
 
 WRONG = {
@@ -43,12 +44,30 @@ def norm_axes(method):
         return (2,)
     raise ValueError(method)
 ''',
+        "shortcut: the library's table": '''
+def norm_axes(method):
+    return norms.NORM_AXES[method]
+''',
         "a list, not a tuple": '''
 def norm_axes(method):
     return {"batch": (0, 2, 3), "layer": [1, 2, 3], "instance": [2, 3]}[method]
 ''',
     },
     "ch04_group_norm": {
+        "shortcut: F.group_norm": '''
+def group_norm(X, num_groups, gamma, beta, eps=1e-5):
+    return F.group_norm(X, num_groups, gamma, beta, eps)
+''',
+        "shortcut: F.instance_norm on (N, G, C/G*H*W)": '''
+def group_norm(X, num_groups, gamma, beta, eps=1e-5):
+    N, C, H, W = X.shape
+    Y = F.instance_norm(X.reshape(N, num_groups, -1), eps=eps).reshape(N, C, H, W)
+    return Y * gamma.view(1, C, 1, 1) + beta.view(1, C, 1, 1)
+''',
+        "shortcut: the library's group_norm": '''
+def group_norm(X, num_groups, gamma, beta, eps=1e-5):
+    return norms.group_norm(X, num_groups, gamma, beta, eps)
+''',
         "per channel (instance norm), groups ignored": '''
 def group_norm(X, num_groups, gamma, beta, eps=1e-5):
     C = X.shape[1]
