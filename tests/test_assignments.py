@@ -26,6 +26,7 @@ import html
 import os
 import re
 import runpy
+import shutil
 import site
 import subprocess
 import sys
@@ -487,3 +488,20 @@ def test_chapter_02_end_to_end(course, tmp_path, capfd):
     dave = html.unescape(re.sub(r"<[^>]+>", "", pages["dave"]))
     assert "ValueError: not done yet" in dave
     assert "CellTimeoutError: stopped: out of time (this chapter allows 15 s per cell" in dave
+
+
+def test_failed_build_keeps_the_release(course, tmp_path):
+    """A chapter that nbgrader refuses (here: two cells with one grade_id)
+    fails the build, and the student version released before stays."""
+    chapter = "05_running_statistics_kalman"
+    release = course / "release" / chapter / f"{chapter}.ipynb"
+    before = release.read_bytes()
+    nb = nbformat.read(NOTEBOOKS / f"{chapter}.ipynb", 4)
+    answers = [c for c in nb.cells if is_answer(c) and c.cell_type == "code"]
+    meta(answers[1])["grade_id"] = meta(answers[0])["grade_id"]
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / f"{chapter}.ipynb")
+    with pytest.raises(SystemExit, match="released before is kept"):
+        asg.build(course, tmp_path / "notebooks", chapters=[chapter], wheel=False)
+    assert release.read_bytes() == before
+    shutil.copyfile(NOTEBOOKS / f"{chapter}.ipynb", course / "source" / chapter / f"{chapter}.ipynb")

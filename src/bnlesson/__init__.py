@@ -5,8 +5,9 @@ Modules: ``data`` (Fashion-MNIST, offline subset and full set), ``norms``
 ``train`` (fast trainer with cached runs), ``diagnostics`` (per-layer
 statistics), ``running`` (running averages, Kalman gain, precise BN),
 ``plotting`` (figure helpers that take an ``ax``), ``checks`` (parity
-tables), ``lessons`` (run the series headless), ``assignments`` (student
-versions and grading with nbgrader). Importing the package reads no data.
+tables; ``forbidden`` for graded tests), ``lessons`` (run the series
+headless), ``assignments`` and ``grading`` (the chapters as nbgrader
+assignments; teacher side). Importing the package reads no data.
 """
 from bnlesson.utils import get_device, get_profile, set_seed, setup
 

@@ -187,12 +187,21 @@ def build(course: Path | None = None, notebooks: Path | None = None,
             continue
         (course / "source" / path.stem).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, course / "source" / path.stem / path.name)
+        release = course / "release" / path.stem
+        kept = release.with_name(release.name + ".previous")
+        if release.exists():  # nbgrader deletes it when it fails
+            shutil.copytree(release, kept, dirs_exist_ok=True)
         result = run_nbgrader(["generate_assignment", path.stem, "--force"],
                               course, capture=True)
         if result.returncode:
             sys.stderr.write(result.stdout + result.stderr)
-            raise SystemExit(f"nbgrader generate_assignment {path.stem} failed")
-        released.append(course / "release" / path.stem / path.name)
+            if kept.exists():
+                shutil.rmtree(release, ignore_errors=True)
+                kept.rename(release)
+            raise SystemExit(f"nbgrader generate_assignment {path.stem} failed; "
+                             "the student version released before is kept")
+        shutil.rmtree(kept, ignore_errors=True)
+        released.append(release / path.name)
     if wheel:
         student_env(course / "student_env")
     return released
