@@ -1,9 +1,10 @@
 """Time every cell of the graded chapters, as a grading machine runs them.
 
-The data behind ``bnlesson.assignments.MEASURED`` (and so the time limits): each chapter's
-solution notebook is executed in the quick profile on one thread with the
-run cache off (the worst case: the first submission on a fresh machine),
-and the slowest cell and the whole run are printed next to the limits.
+The data behind ``bnlesson.assignments.MEASURED`` (and so the time
+limits): each chapter's solution notebook is executed in the quick profile
+on one thread with the run cache off (the worst case: the first submission
+on a fresh machine), and the slowest cell and the whole run are printed
+next to the limits.
 
     OMP_NUM_THREADS=1 python benchmarks/grading_limits.py [CHAPTER ...]
 """

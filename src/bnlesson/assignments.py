@@ -5,7 +5,8 @@ graded tasks are marked with nbgrader's conventions (see CONTRIBUTING.md).
 nbgrader does all the work; this module only sets it up and runs it:
 
     python -m bnlesson.assignments            # = make assignments
-    python -m bnlesson.assignments nbgrader autograde 02_batch_norm_from_scratch
+    python -m bnlesson.assignments nbgrader autograde \
+        02_batch_norm_from_scratch
 
 The first command lays out an nbgrader course folder (``course/`` in the
 checkout, or ``--course DIR``): ``nbgrader_config.py`` (rewritten every
@@ -95,10 +96,12 @@ def default_course() -> Path:
 
 
 def config_text(course: Path) -> str:
-    limits = "".join(f"    {c!r}: {time_limits(c)[0]},  # slowest cell {m[0]} s\n"
-                     for c, m in MEASURED.items())
-    totals = "".join(f"    {c!r}: {time_limits(c)[1]},  # whole run {m[1]} s\n"
-                     for c, m in MEASURED.items())
+    limits = "".join(
+        f"    {c!r}: {time_limits(c)[0]},  # slowest cell {m[0]} s\n"
+        for c, m in MEASURED.items())
+    totals = "".join(
+        f"    {c!r}: {time_limits(c)[1]},  # whole run {m[1]} s\n"
+        for c, m in MEASURED.items())
     return f'''\
 # Written by `make assignments` (python -m bnlesson.assignments) and
 # rewritten by every build: put your own settings (exchange, course id,
@@ -198,8 +201,9 @@ def build(course: Path | None = None, notebooks: Path | None = None,
             if kept.exists():
                 shutil.rmtree(release, ignore_errors=True)
                 kept.rename(release)
-            raise SystemExit(f"nbgrader generate_assignment {path.stem} failed; "
-                             "the student version released before is kept")
+            raise SystemExit(f"nbgrader generate_assignment {path.stem} "
+                             "failed; the student version released before "
+                             "is kept")
         shutil.rmtree(kept, ignore_errors=True)
         released.append(release / path.name)
     if wheel:
@@ -213,10 +217,13 @@ def build(course: Path | None = None, notebooks: Path | None = None,
 STUDENT_ENV = '''\
 # The students' environment: the bnlesson package and what it needs to run,
 # nothing else (no notebooks, no tests, no nbgrader).
-#   conda env create -f environment-student.yml && conda activate bnlesson-student
-#   python -m ipykernel install --user --name bnlesson --display-name "Python 3.11 (bnlesson)"
+#   conda env create -f environment-student.yml
+#   conda activate bnlesson-student
+#   python -m ipykernel install --user --name bnlesson \
+#       --display-name "Python 3.11 (bnlesson)"
 # Without conda (Python 3.11):
-#   python3.11 -m venv .venv && .venv/bin/pip install -c constraints.txt {wheel}
+#   python3.11 -m venv .venv
+#   .venv/bin/pip install -c constraints.txt {wheel}
 name: bnlesson-student
 channels:
   - conda-forge
@@ -262,12 +269,14 @@ def check_submissions(course: Path, chapter: str) -> list[str]:
         for name, source in sources.items():
             if not (folder / name).exists():
                 found = [p for p in folder.glob("*.ipynb")
-                         if p.name not in sources and p.stem.startswith(Path(name).stem)]
+                         if p.name not in sources
+                         and p.stem.startswith(Path(name).stem)]
                 if len(found) != 1:
                     others = sorted(p.name for p in folder.glob("*.ipynb"))
-                    messages.append(f"{student}: no {name!r} in the submission "
-                                    f"(found {others or 'no notebook'}): it "
-                                    "scores 0; rename the file and autograde again")
+                    messages.append(
+                        f"{student}: no {name!r} in the submission (found "
+                        f"{others or 'no notebook'}): it scores 0; rename "
+                        "the file and autograde again")
                     continue
                 shutil.copyfile(found[0], folder / name)
                 messages.append(f"{student}: {found[0].name!r} is graded as "
@@ -275,7 +284,8 @@ def check_submissions(course: Path, chapter: str) -> list[str]:
             marked = {nbgrader_meta(c).get("grade_id")
                       for c in nbformat.read(folder / name, 4).cells}
             lost = sorted(nbgrader_meta(c)["grade_id"] for c in source.cells
-                          if nbgrader_meta(c) and nbgrader_meta(c)["grade_id"] not in marked)
+                          if nbgrader_meta(c)
+                          and nbgrader_meta(c)["grade_id"] not in marked)
             if lost:
                 messages.append(
                     f"{student}: cells without their nbgrader marks: "
@@ -291,7 +301,8 @@ def main(argv=None) -> int:
         description="Build the course folder (default), or run an nbgrader "
                     "command in it.")
     parser.add_argument("--course", type=Path, default=None,
-                        help="course folder (default: course/ in the checkout)")
+                        help="course folder (default: course/ in the "
+                             "checkout)")
     sub = parser.add_subparsers(dest="command")
     b = sub.add_parser("build", help="student versions (default)")
     b.add_argument("chapters", nargs="*", help="only these (default: all)")
@@ -304,9 +315,11 @@ def main(argv=None) -> int:
 
     if args.command == "nbgrader":
         if not (course / "nbgrader_config.py").is_file():
-            parser.error(f"no course folder {course}: run make assignments first")
+            parser.error(f"no course folder {course}: "
+                         "run make assignments first")
         if args.args[:1] == ["autograde"]:
-            for chapter in [a for a in args.args[1:2] if not a.startswith("-")]:
+            chapters = [a for a in args.args[1:2] if not a.startswith("-")]
+            for chapter in chapters:
                 for message in check_submissions(course, chapter):
                     print(message, flush=True)
         return run_nbgrader(args.args, course).returncode

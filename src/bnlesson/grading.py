@@ -40,8 +40,9 @@ class ChapterExecute(Execute):
         self.timeout_func = lambda cell: cell_timeout(cell_limit, deadline)
         self.error_on_timeout = {
             "ename": "CellTimeoutError",
-            "evalue": f"stopped: out of time (this chapter allows {cell_limit} s "
-                      f"per cell, {nb_limit} s per notebook); an endless loop?",
+            "evalue": f"stopped: out of time (this chapter allows "
+                      f"{cell_limit} s per cell, {nb_limit} s per notebook); "
+                      "an endless loop?",
             "traceback": []}
         return super().preprocess(nb, resources, km)
 
@@ -57,7 +58,8 @@ class RestoreMissingCells(OverwriteCells):
     earlier source cell present in the submission (or first)."""
 
     def add_missing_grade_cells(self, nb, resources):
-        source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        source = self.gradebook.find_notebook(self.notebook_id,
+                                              self.assignment_id)
         order = [c.name for c in source.source_cells]
         graded = {c.name: c for c in source.grade_cells}
         answers = {c.name for c in source.solution_cells}
@@ -66,10 +68,13 @@ class RestoreMissingCells(OverwriteCells):
                        for i, c in enumerate(nb.cells)}
             if name not in graded or name in present:
                 continue
-            self.log.warning("Missing grade cell %s encountered, adding to notebook", name)
+            self.log.warning(
+                "Missing grade cell %s encountered, adding to notebook", name)
             earlier = [present[n] for n in order[:k] if n in present]
-            nb.cells.insert(earlier[-1] + 1 if earlier else 0, self.missing_cell_transform(
-                source.source_cells[k], graded[name].max_score, is_solution=name in answers))
+            cell = self.missing_cell_transform(
+                source.source_cells[k], graded[name].max_score,
+                is_solution=name in answers)
+            nb.cells.insert(earlier[-1] + 1 if earlier else 0, cell)
         return nb, resources
 
 
@@ -82,7 +87,8 @@ class FeedbackWithoutHiddenTests(ClearHiddenTests):
 
     def preprocess_cell(self, cell, resources, cell_index):
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
-        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
+        if (cell.cell_type == "code" and is_grade(cell)
+                and not is_solution(cell)):
             for output in cell.get("outputs", []):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]

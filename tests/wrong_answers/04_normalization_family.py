@@ -61,7 +61,8 @@ def group_norm(X, num_groups, gamma, beta, eps=1e-5):
         "shortcut: F.instance_norm on (N, G, C/G*H*W)": '''
 def group_norm(X, num_groups, gamma, beta, eps=1e-5):
     N, C, H, W = X.shape
-    Y = F.instance_norm(X.reshape(N, num_groups, -1), eps=eps).reshape(N, C, H, W)
+    Xg = X.reshape(N, num_groups, -1)
+    Y = F.instance_norm(Xg, eps=eps).reshape(N, C, H, W)
     return Y * gamma.view(1, C, 1, 1) + beta.view(1, C, 1, 1)
 ''',
         "shortcut: the library's group_norm": '''
@@ -71,7 +72,8 @@ def group_norm(X, num_groups, gamma, beta, eps=1e-5):
         "per channel (instance norm), groups ignored": '''
 def group_norm(X, num_groups, gamma, beta, eps=1e-5):
     C = X.shape[1]
-    return normalize(X, (2, 3), eps) * gamma.view(1, C, 1, 1) + beta.view(1, C, 1, 1)
+    Y = normalize(X, (2, 3), eps)
+    return Y * gamma.view(1, C, 1, 1) + beta.view(1, C, 1, 1)
 ''',
         "interleaved groups: (N, C/G, G, H, W)": '''
 def group_norm(X, num_groups, gamma, beta, eps=1e-5):

@@ -46,7 +46,8 @@ def incremental_mean(zs):
     zs = torch.tensor([float(z) for z in zs], dtype=torch.float64)
     return cumulative_mean(zs).tolist() if len(zs) else []
 ''',
-        "gain 1/(k+1): off by one": _MEAN.format(update="x + (z - x) / (k + 1)"),
+        "gain 1/(k+1): off by one":
+            _MEAN.format(update="x + (z - x) / (k + 1)"),
         "averages with the previous measurement, not the estimate": '''
 def incremental_mean(zs):
     estimates = []
