@@ -137,8 +137,8 @@ def bn_forward(X, gamma, beta, eps=1e-5):
         "shortcut: the library's ema": '''
 def update_moving_stats(moving_mean, moving_var, mean, var, n, momentum=0.9):
     from bnlesson.running import ema
-    new_mean = ema(torch.stack([mean]), momentum, init=moving_mean)[-1]
-    new_var = ema(torch.stack([var * n / (n - 1)]), momentum,
+    new_mean = ema(torch.stack([mean]), 1 - momentum, init=moving_mean)[-1]
+    new_var = ema(torch.stack([var * n / (n - 1)]), 1 - momentum,
                   init=moving_var)[-1]
     return new_mean, new_var
 ''',
