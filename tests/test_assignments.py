@@ -231,12 +231,7 @@ def test_name_cell_total_and_headings(path):
         r"Your turn|Graded (task|question)|### Task(:| \d+ —)", markdown)
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(
-        strict=True, reason="chapter 03's graded cells are being changed in "
-                            "another branch; its questions still sit in the "
-                            "answer cells"))
-    if p.stem.startswith("03") else p for p in CHAPTERS], ids=IDS)
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
 def test_written_questions_in_locked_cells(path):
     nb = nbformat.read(path, 4)
     for i, cell in enumerate(nb.cells):
