@@ -1,17 +1,36 @@
-"""Student versions built with nbgrader, and the tests that grade them.
+"""The chapters as nbgrader assignments, tested with the real nbgrader CLI.
 
-For every chapter with graded cells:
-- the student version holds no solution code, no hidden tests, no outputs;
-  every answer cell raises NotImplementedError (or asks for a written
-  answer) and test cells are locked;
-- executing the student version, every graded test cell fails;
-- putting the reference solutions back makes every graded test pass (round
-  trip), and each typical wrong answer in ``tests/wrong_answers/<chapter>.py``
-  fails the test of the answer it replaces.
+- The course folder that ``python -m bnlesson.assignments`` lays out, with
+  the PATH of an environment that is not activated: an absolute root, the
+  time limits, and for every chapter one student version made by
+  ``nbgrader generate_assignment`` (checksums, no solutions, no hidden
+  tests, locked test and question cells).
+- Every graded chapter's layout: a name cell, the total in the
+  introduction, "### Task N (k points)" headings that add up to it, written
+  questions in locked cells with a separate answer cell.
+- Every chapter's scoring on small cases, in one kernel: the reference
+  answers pass each test, the unanswered student version and each typical
+  wrong answer or shortcut (a call into the library or PyTorch) in
+  ``tests/wrong_answers/`` fail it.
+- The students' environment: a wheel with the package and the mini data
+  set and nothing of the course, which runs the student version of
+  chapter 02 in a fresh environment away from the checkout.
+- Chapter 02 end to end: release, fetch and submit as two students through
+  a local exchange, more submissions as an LMS download would give them,
+  collect, autograde, export to CSV, generate feedback; every score in the
+  CSV and every feedback file are checked.
 """
 import copy
+import csv
+import html
+import os
 import re
 import runpy
+import shutil
+import site
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -19,186 +38,520 @@ import pytest
 
 pytest.importorskip("nbgrader")
 
+from nbgrader.utils import determine_grade  # noqa: E402
+
 from bnlesson import assignments as asg  # noqa: E402
+from bnlesson import checks  # noqa: E402
+from bnlesson.grading import cell_timeout  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WRONG = Path(__file__).resolve().parent / "wrong_answers"
 CHAPTERS = asg.graded_chapters(NOTEBOOKS)
-ids = [p.stem for p in CHAPTERS]
-BEGIN_MARKERS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")
-END_MARKERS = ("### END SOLUTION", "### END HIDDEN TESTS")
+IDS = [p.stem for p in CHAPTERS]
+CH02 = "02_batch_norm_from_scratch"
 
 
-def _solution_lines(source_nb):
-    """Non-trivial lines between the solution markers of the source."""
-    lines = []
-    for cell in source_nb.cells:
+def meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def is_answer(cell):
+    return bool(meta(cell).get("solution"))
+
+
+def is_test(cell):
+    return bool(meta(cell).get("grade")) and not meta(cell).get("solution")
+
+
+def hidden_lines(nb):
+    """Non-trivial lines of the hidden tests that are not part of a line
+    outside them."""
+    hidden, shown = [], set()
+    for cell in nb.cells:
         inside = False
         for line in cell.source.splitlines():
-            code = line.strip()
-            if any(marker in code for marker in BEGIN_MARKERS):
+            if "BEGIN HIDDEN TESTS" in line:
                 inside = True
-            elif any(marker in code for marker in END_MARKERS):
+            elif "END HIDDEN TESTS" in line:
                 inside = False
-            elif inside and len(code) > 12 and not code.startswith("#"):
-                lines.append(code)
-    return lines
+            elif (inside and len(line.strip()) > 15
+                  and not line.strip().startswith("#")):
+                hidden.append(line.strip())
+            else:
+                shown.add(line.strip())
+    return [line for line in hidden if not any(line in s for s in shown)]
 
 
 # --------------------------------------------------------------------------
-# fast checks on a tiny notebook (no kernel)
+# The course folder
 # --------------------------------------------------------------------------
-def _tiny():
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
-                                 "display_name": "Python 3"}
-
-    def meta(grade_id, solution, grade, points=None):
-        m = {"grade_id": grade_id, "solution": solution, "grade": grade,
-             "locked": not solution, "schema_version": 3}
-        if points is not None:
-            m["points"] = points
-        return {"nbgrader": m}
-
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
-            "    ### END SOLUTION", metadata=meta("double", True, False)),
-        nbformat.v4.new_code_cell(
-            "assert double(2) == 4\n### BEGIN HIDDEN TESTS\n"
-            "assert double(-3) == -6\n### END HIDDEN TESTS",
-            metadata=meta("test_double", False, True, 2)),
-        nbformat.v4.new_markdown_cell(
-            "Why?\n\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
-            metadata=meta("why", True, True, 1)),
-    ]
-    return nb
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """All chapters built with nbgrader, from an environment that is not
+    activated (its bin folder is not on the PATH)."""
+    folder = tmp_path_factory.mktemp("course")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", "/usr/bin:/bin")
+        released = asg.build(folder, NOTEBOOKS, wheel=False)
+    assert [p.parent.name for p in released] == IDS
+    return folder
 
 
-def test_student_version_of_tiny_notebook():
-    source = _tiny()
-    student = asg.student_version(source)
-    assert "return 2 * x" in source.cells[0].source  # source untouched
-    assert "raise NotImplementedError()" in student.cells[0].source
-    assert "return 2 * x" not in student.cells[0].source
-    assert "double(-3)" not in student.cells[1].source
-    assert student.cells[1].metadata["editable"] is False
-    assert "YOUR ANSWER HERE" in student.cells[2].source
-    assert asg.points(student) == {"test_double": 2.0, "why": 1.0}
-    assert [(t.grade_id, t.answer_indices) for t in asg.tasks(student)] == \
-        [("test_double", [0])]
+def test_course_folder(course):
+    config = (course / "nbgrader_config.py").read_text()
+    assert f"c.CourseDirectory.root = {str(course)!r}" in config
+    assert set(asg.MEASURED) == set(IDS)
+    for chapter in IDS:
+        cell, whole = asg.time_limits(chapter)
+        assert f"{chapter!r}: {cell}," in config
+        assert f"{chapter!r}: {whole}," in config
+        assert 3 * asg.MEASURED[chapter][0] <= cell
+        assert 3 * asg.MEASURED[chapter][1] <= whole
+    done = asg.run_nbgrader(["db", "assignment", "list"], course, capture=True)
+    assert done.returncode == 0, done.stderr
+    assert "is not absolute" not in done.stdout + done.stderr
+    for chapter in IDS:
+        assert chapter in done.stdout
 
 
-def test_merge_answers_keeps_hidden_tests_and_rejects_foreign_notebook():
-    source = _tiny()
-    student = asg.student_version(source)
-    merged = asg.merge_answers(source, student)
-    assert "raise NotImplementedError()" in merged.cells[0].source
-    assert "double(-3)" in merged.cells[1].source
-    with pytest.raises(ValueError, match="no answer cell 'double'"):
-        asg.merge_answers(source, nbformat.v4.new_notebook())
-
-
-# --------------------------------------------------------------------------
-# the chapters
-# --------------------------------------------------------------------------
-def test_some_chapters_are_graded():
-    assert CHAPTERS, "no chapter notebook carries nbgrader cells"
-
-
-@pytest.mark.parametrize("path", CHAPTERS, ids=ids)
-def test_student_version_is_clean(path):
-    source = nbformat.read(path, as_version=4)
-    student = asg.student_version(source)
+@pytest.mark.parametrize("chapter", IDS)
+def test_student_version(course, chapter):
+    name = f"{chapter}.ipynb"
+    source = nbformat.read(course / "source" / chapter / name, 4)
+    student = nbformat.read(course / "release" / chapter / name, 4)
     text = "\n".join(c.source for c in student.cells)
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
-    for line in _solution_lines(source):
-        assert line not in text, f"solution line leaked: {line!r}"
+    for line in hidden_lines(source):
+        assert line not in text, f"hidden test leaked: {line!r}"
     for cell in student.cells:
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None
-        if asg.is_answer(cell):
+        if meta(cell):
+            assert meta(cell).get("checksum"), "no nbgrader checksum"
+        if is_answer(cell):
             stub = ("raise NotImplementedError()" if cell.cell_type == "code"
                     else "YOUR ANSWER HERE")
-            assert stub in cell.source, asg.nbgrader_meta(cell)["grade_id"]
-        if asg.is_test(cell):
+            assert stub in cell.source, meta(cell)["grade_id"]
+        if meta(cell).get("locked"):
             assert cell.metadata.get("editable") is False
-    meta = [asg.nbgrader_meta(c) for c in source.cells if asg.nbgrader_meta(c)]
-    assert all(m["schema_version"] == asg.NBGRADER_SCHEMA for m in meta)
-    grade_ids = [m["grade_id"] for m in meta]
-    assert len(set(grade_ids)) == len(grade_ids), "duplicate grade_id"
-    assert any(asg.is_manual(c) for c in source.cells), "no written question"
-    assert all(t.answer_indices for t in asg.tasks(source))
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=ids)
-def test_executed_student_version_fails_every_test(path):
-    student = asg.student_version(nbformat.read(path, as_version=4))
-    asg.execute(student, path.parent)
-    failed = {gid for gid, (got, _) in asg.score(student).items() if got == 0}
-    assert failed == {t.grade_id for t in asg.tasks(student)}
+RUN_STUDENT_VERSION = """
+import sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], 4)
+NotebookClient(nb, kernel_name="python3", timeout=300,
+               allow_errors=True).execute()
+print(sorted(c.metadata.get("nbgrader", {}).get("grade_id", str(i))
+             for i, c in enumerate(nb.cells)
+             if any(o.output_type == "error" for o in c.get("outputs", []))))
+"""
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=ids)
-def test_round_trip_and_wrong_answers(path):
-    """Reference solutions put back into the student version pass every
-    test (hidden ones included); each typical wrong answer fails."""
-    source = nbformat.read(path, as_version=4)
-    student = asg.student_version(source)
-    reference = {asg.nbgrader_meta(c)["grade_id"]: c.source
-                 for c in source.cells if asg.is_answer(c)}
-    for cell in student.cells:
-        if asg.is_answer(cell):
-            cell.source = reference[asg.nbgrader_meta(cell)["grade_id"]]
-    graded = asg.merge_answers(source, student)
+def test_student_environment(course, tmp_path):
+    """The wheel holds the package and the mini data set, nothing of the
+    course; installed in a fresh environment (its dependencies borrowed
+    from this one), it runs chapter 02's student version away from the
+    checkout: only the test cells fail, on the missing answers."""
+    wheel = asg.student_env(tmp_path / "env")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "bnlesson/mini/SHA256SUMS" in names and "bnlesson/norms.py" in names
+    assert not [n for n in names
+                if n.endswith(".ipynb") or "wrong_answers" in n]
+    metadata = zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith("METADATA"))).decode()
+    for line in metadata.splitlines():
+        if re.search(r"Requires-Dist: (nbgrader|pytest|nbval)", line):
+            assert "extra ==" in line, line
+    yml = (tmp_path / "env" / "environment-student.yml").read_text()
+    assert f"./{wheel.name}" in yml
 
-    wrong_file = WRONG / f"{path.stem}.py"
-    wrong = (runpy.run_path(str(wrong_file))["WRONG"]
-             if wrong_file.exists() else {})
-    task_of = {i: t for t in asg.tasks(graded) for i in [t.test_index]}
-    answer_ids = {asg.nbgrader_meta(c)["grade_id"]
-                  for c in graded.cells if asg.is_answer(c)}
-    assert set(wrong) <= answer_ids, "wrong answers for unknown answer cells"
-    checked = set()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv],
+                   check=True)
+    python = str(venv / "bin" / "python")
+    purelib = subprocess.run(
+        [python, "-c",
+         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-m", "pip", "--python", python,
+                    "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   env=env, check=True)
+    # after the install, so that pip sees no other bnlesson
+    Path(purelib, "deps.pth").write_text(
+        "\n".join(site.getsitepackages()) + "\n")
+    student = tmp_path / "student"
+    student.mkdir()
+    notebook = student / f"{CH02}.ipynb"
+    notebook.write_bytes(
+        (course / "release" / CH02 / f"{CH02}.ipynb").read_bytes())
+    env.update(BNLESSON_CACHE_DIR=str(tmp_path / "runs"),
+               BNLESSON_DATA=str(tmp_path / "data"))
+    done = subprocess.run(
+        [python, "-c", "import bnlesson; print(bnlesson.__file__)"],
+        cwd=student, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.startswith(str(venv))
+    done = subprocess.run(
+        [python, "-c", RUN_STUDENT_VERSION, notebook.name], cwd=student,
+        env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    failed = sorted(["test_ch02_bn_forward", "test_ch02_moving_average",
+                     "test_ch02_bn_backward"])
+    assert done.stdout.strip() == str(failed), done.stdout
 
+
+# --------------------------------------------------------------------------
+# The layout of a graded chapter
+# --------------------------------------------------------------------------
+HEADING = re.compile(r"^### Task (\d+) \((\d+) points?\): \S", re.M)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_name_cell_total_and_headings(path):
+    nb = nbformat.read(path, 4)
+    name = nb.cells[1]
+    assert meta(name).get("grade_id", "").endswith("_name") and \
+        name.cell_type == "markdown" and is_answer(name), "no name/ID cell"
+    graded = [c for c in nb.cells
+              if meta(c).get("grade") and meta(c).get("points")]
+    total = sum(meta(c)["points"] for c in graded)
+    assert f"**{total} points**" in " ".join(nb.cells[0].source.split()), \
+        "the introduction does not state the total"
+    headings = [(i, m) for i, c in enumerate(nb.cells)
+                if c.cell_type == "markdown"
+                for m in HEADING.finditer(c.source)]
+    assert [int(m[1]) for _, m in headings] == list(range(1, len(graded) + 1))
+    for i, m in headings:  # the points of the next graded cell
+        following = next(c for c in nb.cells[i + 1:] if meta(c).get("grade"))
+        assert meta(following)["points"] == int(m[2]), m[0]
+    markdown = "\n".join(c.source for c in nb.cells
+                         if c.cell_type == "markdown")
+    assert not re.search(
+        r"Your turn|Graded (task|question)|### Task(:| \d+ —)", markdown)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_written_questions_in_locked_cells(path):
+    nb = nbformat.read(path, 4)
+    for i, cell in enumerate(nb.cells):
+        if (cell.cell_type == "markdown" and is_answer(cell)
+                and meta(cell)["points"]):
+            grade_id = meta(cell)["grade_id"]
+            question = nb.cells[i - 1]
+            assert meta(question).get("locked"), grade_id
+            assert not meta(question)["grade"], grade_id
+            assert HEADING.match(question.source), grade_id
+            outside = re.sub(r"### BEGIN SOLUTION.*### END SOLUTION", "",
+                             cell.source, flags=re.S)
+            assert not outside.strip(), f"question text in {grade_id}"
+
+
+# --------------------------------------------------------------------------
+# No shortcuts: checks.forbidden
+# --------------------------------------------------------------------------
+def test_forbidden_blocks_aliases_and_restores():
+    import torch
+    import torch.nn.functional as F
+
+    from bnlesson import norms
+    from bnlesson.norms import BatchNormFunction, batch_norm_closed_form
+
+    X, g = torch.randn(4, 3), torch.ones(3)
+    namespace = {"bn": F.batch_norm, "closed": batch_norm_closed_form, "F": F}
+    with checks.forbidden(checks.NORM_FUNCTIONS + checks.AUTOGRAD_FUNCTIONS,
+                          namespace):
+        for call in (lambda: F.batch_norm(X, None, None, training=True),
+                     lambda: torch.nn.BatchNorm1d(3)(X),
+                     lambda: namespace["bn"](X, None, None, training=True),
+                     lambda: namespace["closed"](X, g, g),
+                     lambda: BatchNormFunction.apply(X, g, g, 1e-5),
+                     lambda: norms.NORM_AXES["layer"],
+                     lambda: X.requires_grad_().sum().backward()):
+            with pytest.raises(RuntimeError,
+                               match="not available in this task"):
+                call()
+    assert namespace["bn"] is F.batch_norm
+    assert "apply" not in vars(BatchNormFunction)
+    assert torch.allclose(batch_norm_closed_form(X, g, 0 * g),
+                          F.batch_norm(X, None, None, g, 0 * g, training=True))
+    for name in (checks.NORM_FUNCTIONS + checks.AUTOGRAD_FUNCTIONS
+                 + checks.RUNNING_FUNCTIONS):
+        owner, attr = checks._owner(name)
+        assert hasattr(owner, attr), name
+
+
+def test_cell_timeout_keeps_to_the_submission_limit():
+    import time
+    now = time.monotonic()
+    assert cell_timeout(30, now + 1000) == 30
+    assert 9 <= cell_timeout(30, now + 10) <= 10
+    assert cell_timeout(30, now - 5) == 1
+
+
+# --------------------------------------------------------------------------
+# Scoring on small cases, every chapter
+# --------------------------------------------------------------------------
+#: What the test cells need besides the setup cell: a source cell (found
+#: by a needle) or code of our own standing in for expensive cells.
+CONTEXT = {
+    "01_deep_network_problems": ["X, y = X_train[:256]"],
+    "02_batch_norm_from_scratch": [],
+    "03_lenet_with_and_without_bn": [
+        "#code\nthreshold = 0.5\nSWEEP_ACC = {"
+        "'none': {0.3: 0.1, 1.0: 0.7, 3.0: 0.6, 10.0: 0.1,"
+        " 100.0: float('nan')},"
+        " 'batchnorm': {0.3: 0.8, 1.0: 0.8, 10.0: 0.75, 30.0: 0.7,"
+        " 100.0: 0.1}}"],
+    "04_normalization_family": ["def normalize(X, dims"],
+    "05_running_statistics_kalman": [],
+}
+
+
+def _failed(cell) -> bool:
+    score, possible = determine_grade(cell)
+    return score < possible
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_scoring_small_cases(course, path):
+    """In one kernel: the setup cell and the context, then per task the
+    reference answers (the test passes), the student version's stubs and
+    each wrong answer or shortcut (the test fails)."""
     from nbclient import NotebookClient
-    client = NotebookClient(graded, kernel_name="python3", timeout=1200,
-                            allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+
+    source = nbformat.read(path, 4)
+    student = nbformat.read(course / "release" / path.stem / path.name, 4)
+    stubs = {meta(c)["grade_id"]: c.source for c in student.cells
+             if is_answer(c) and c.cell_type == "code"}
+    wrong = runpy.run_path(str(WRONG / f"{path.stem}.py"))["WRONG"]
+    assert set(wrong) <= set(stubs), "wrong answers for unknown answer cells"
+
+    setup = next(i for i, c in enumerate(source.cells)
+                 if "parameters" in c.metadata.get("tags", []))
+    context = [source.cells[setup], source.cells[setup + 1]]
+    for needle in CONTEXT[path.stem]:
+        context.append(
+            nbformat.v4.new_code_cell(needle) if needle.startswith("#code")
+            else next(c for c in source.cells if needle in c.source))
+    scratch = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
+    client = NotebookClient(scratch, kernel_name="python3",
+                            timeout=300, allow_errors=True,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+
+    def run(code_or_cell):
+        cell = copy.deepcopy(code_or_cell) if isinstance(code_or_cell, dict) \
+            else nbformat.v4.new_code_cell(code_or_cell)
+        client.execute_cell(cell, 0)
+        return cell
+
+    checked, answers = set(), []
     with client.setup_kernel():
-        for i, cell in enumerate(graded.cells):
+        for cell in context:
+            assert not any(o.output_type == "error" for o in run(cell).outputs)
+        for cell in source.cells:
             if cell.cell_type != "code":
                 continue
-            client.execute_cell(cell, i)
-            if i not in task_of:
-                continue
-            task = task_of[i]
-            assert not asg.cell_failed(cell), \
-                f"{task.grade_id} fails with the reference"
-            for a in task.answer_indices:
-                gid = asg.nbgrader_meta(graded.cells[a])["grade_id"]
-                for label, code in wrong.get(gid, {}).items():
-                    probe = nbformat.v4.new_code_cell(code)
-                    client.execute_cell(probe, i)
-                    test = copy.deepcopy(cell)
-                    client.execute_cell(test, i)
-                    assert asg.cell_failed(test), \
-                        f"{task.grade_id} accepts the wrong answer {label!r}"
-                    checked.add(gid)
-                    for b in task.answer_indices:  # restore the reference
-                        client.execute_cell(copy.deepcopy(graded.cells[b]), b)
-            again = copy.deepcopy(cell)
-            client.execute_cell(again, i)
-            assert not asg.cell_failed(again), task.grade_id
-    assert checked == set(wrong)
-    assert all(got == possible for got, possible in asg.score(graded).values())
+            if is_answer(cell):
+                answers.append(meta(cell)["grade_id"])
+                run(cell)
+            elif is_test(cell):
+                task = meta(cell)["grade_id"]
+                assert not _failed(run(cell)), \
+                    f"{task} fails with the reference"
+                for grade_id in answers:
+                    cases = {"unanswered": stubs[grade_id],
+                             **wrong.get(grade_id, {})}
+                    for label, code in cases.items():
+                        run(code)
+                        assert _failed(run(cell)), f"{task} accepts {label!r}"
+                        run(next(c for c in source.cells
+                                 if meta(c).get("grade_id") == grade_id))
+                    checked.add(grade_id)
+                answers = []
+    assert checked == set(stubs)
 
 
-def test_build_writes_course_folder(tmp_path):
-    released = asg.build(tmp_path, NOTEBOOKS)
-    assert {p.parent.name for p in released} == set(ids)
-    for p in released:
-        assert (tmp_path / "source" / p.parent.name / p.name).is_file()
-        assert not re.search(r"BEGIN (SOLUTION|HIDDEN TESTS)", p.read_text())
-    assert (tmp_path / "nbgrader_config.py").is_file()
-    assert not list(tmp_path.rglob("*.part"))
+# --------------------------------------------------------------------------
+# Chapter 02 end to end
+# --------------------------------------------------------------------------
+def _reference(grade_id):
+    nb = nbformat.read(NOTEBOOKS / f"{CH02}.ipynb", 4)
+    return next(c.source for c in nb.cells
+                if meta(c).get("grade_id") == grade_id)
+
+
+def _answer(nb, grade_id, code):
+    cell = next(c for c in nb.cells if meta(c).get("grade_id") == grade_id)
+    cell.source = code
+    return nb.cells.index(cell)
+
+
+FORWARD = "ch02_bn_forward"
+MOVING = "ch02_moving_average"
+BACKWARD = "ch02_bn_backward"
+
+
+def _submission(student_nb, student):
+    """The student's notebook, changed as `student` did; return it and the
+    file name it is handed in under."""
+    nb = copy.deepcopy(student_nb)
+    name = f"{CH02}.ipynb"
+    _answer(nb, "ch02_name", "**Name and student ID**\n\n"
+            f"{student.title()}, 2024{len(student):04d}")
+    for grade_id in (FORWARD, MOVING, BACKWARD):
+        _answer(nb, grade_id, _reference(grade_id))
+    _answer(nb, "ch02_q_gamma",
+            "The output's standard deviation is about |gamma|.")
+    if student == "alice":  # a helper function in a cell of her own
+        i = _answer(nb, BACKWARD, '''\
+def bn_backward(dY, X, gamma, eps=1e-5):
+    dims = (0,) if X.dim() == 2 else (0, 2, 3)
+    std, X_hat = centred(X, dims, eps)
+    dX = gamma / std * (dY - dY.mean(dim=dims, keepdim=True)
+                        - X_hat * (dY * X_hat).mean(dim=dims, keepdim=True))
+    dgamma = (dY * X_hat).sum(dim=dims, keepdim=True)
+    return dX, dgamma, dY.sum(dim=dims, keepdim=True)''')
+        nb.cells.insert(i, nbformat.v4.new_code_cell('''\
+def centred(X, dims, eps):
+    mean = X.mean(dim=dims, keepdim=True)
+    std = torch.sqrt(((X - mean) ** 2).mean(dim=dims, keepdim=True) + eps)
+    return std, (X - mean) / std'''))
+    elif student == "bob":
+        # divides by the variance; a download renamed the file
+        _answer(nb, FORWARD, _reference(FORWARD).replace(
+            "torch.sqrt(var + eps)", "(var + eps)"))
+        name = f"{CH02} (1).ipynb"
+    elif student == "carol":  # wrong axis; momentum on the new value
+        _answer(nb, FORWARD, _reference(FORWARD).replace(
+            "dims = (0,) if X.dim() == 2 else (0, 2, 3)", "dims = 0"))
+        _answer(nb, MOVING, _reference(MOVING).replace(
+            "momentum * moving_mean + (1.0 - momentum) * mean",
+            "(1.0 - momentum) * moving_mean + momentum * mean").replace(
+            "momentum * moving_var + (1.0 - momentum) * var_unbiased",
+            "(1.0 - momentum) * moving_var + momentum * var_unbiased"))
+    elif student == "dave":  # loops forever; raises
+        _answer(nb, MOVING, "def update_moving_stats(*args, **kwargs):\n"
+                            "    while True:\n        pass")
+        _answer(nb, BACKWARD, "def bn_backward(dY, X, gamma, eps=1e-5):\n"
+                              "    raise ValueError('not done yet')")
+    elif student == "erin":  # PyTorch, then the library, do the work
+        _answer(nb, FORWARD, '''\
+def bn_forward(X, gamma, beta, eps=1e-5):
+    dims = (0,) if X.dim() == 2 else (0, 2, 3)
+    Y = F.batch_norm(X, None, None, gamma.reshape(-1), beta.reshape(-1),
+                     training=True, eps=eps)
+    mean = X.mean(dim=dims, keepdim=True)
+    return Y, mean, X.var(dim=dims, correction=0, keepdim=True)''')
+        _answer(nb, BACKWARD, '''\
+def bn_backward(dY, X, gamma, eps=1e-5):
+    X = X.clone().requires_grad_()
+    g = gamma.reshape(-1).clone().requires_grad_()
+    b = torch.zeros_like(g, requires_grad=True)
+    Y = batch_norm_closed_form(X, g, b, eps)
+    dX, dg, db = torch.autograd.grad(Y, (X, g, b), dY)
+    return dX, dg.view(gamma.shape), db.view(gamma.shape)''')
+    elif student == "grace":  # her answer cells lost their nbgrader marks
+        for grade_id in (FORWARD, MOVING, BACKWARD, "ch02_q_gamma"):
+            cell = next(c for c in nb.cells
+                        if meta(c).get("grade_id") == grade_id)
+            cell.metadata = {}
+    return nb, name
+
+
+#: Autograded points (bn_forward 4, update_moving_stats 2, bn_backward 4).
+EXPECTED = {"alice": 10, "bob": 6, "carol": 4, "dave": 4, "erin": 2,
+            "grace": 10}
+
+
+def test_chapter_02_end_to_end(course, tmp_path, capfd):
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    (course / "course_config.py").write_text(  # the teacher's settings win
+        f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\n"
+        f"c.ChapterExecute.cell_timeouts = {{{CH02!r}: 15}}"
+        "  # dave's loop: 15 s\n")
+    flags = [f"--Exchange.root={exchange}", f"--course={asg.COURSE_ID}"]
+
+    def nbgrader(*args, cwd=course):
+        done = asg.run_nbgrader([*args], cwd, capture=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    nbgrader("release_assignment", CH02)
+    # two students through the exchange
+    for student in ("alice", "bob"):
+        home = tmp_path / student
+        home.mkdir()
+        nbgrader("fetch_assignment", CH02, *flags, cwd=home)
+        fetched = home / CH02 / f"{CH02}.ipynb"
+        nb, name = _submission(nbformat.read(fetched, 4), student)
+        fetched.unlink()
+        nbformat.write(nb, home / CH02 / name)
+        nbgrader("submit", CH02, f"--student={student}", *flags, cwd=home)
+    nbgrader("collect", CH02)
+    # the others as an LMS download gives them
+    released = nbformat.read(course / "release" / CH02 / f"{CH02}.ipynb", 4)
+    for student in EXPECTED:
+        if student not in ("alice", "bob"):
+            nb, name = _submission(released, student)
+            folder = course / "submitted" / student / CH02
+            folder.mkdir(parents=True)
+            nbformat.write(nb, folder / name)
+
+    capfd.readouterr()
+    args = ["--course", str(course), "nbgrader", "autograde", CH02]
+    assert asg.main(args) == 0
+    log = capfd.readouterr()
+    assert f"bob: '{CH02} (1).ipynb' is graded as '{CH02}.ipynb'" in log.out
+    assert ("grace: cells without their nbgrader marks: ch02_bn_backward"
+            in log.out)
+
+    nbgrader("export", f"--to={tmp_path / 'grades.csv'}")
+    with open(tmp_path / "grades.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["assignment"] == CH02]
+    scores = {r["student_id"]: float(r["score"]) for r in rows}
+    assert scores == EXPECTED, scores
+    assert {float(r["max_score"]) for r in rows} == {14.0}
+
+    nbgrader("generate_feedback", CH02)
+    pages = {p.parts[-3]: p.read_text()
+             for p in (course / "feedback").rglob("*.html")}
+    assert set(pages) == set(EXPECTED)
+    secret = hidden_lines(nbformat.read(NOTEBOOKS / f"{CH02}.ipynb", 4))
+    for student, page in pages.items():
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))
+        # the visible code shows
+        assert 'print("bn_forward: visible tests passed")' in text
+        for line in secret:
+            assert line not in text, f"{student}'s feedback shows {line!r}"
+    carol = html.unescape(re.sub(r"<[^>]+>", "", pages["carol"]))
+    assert "AssertionError: conv input: one mean and var per channel" in carol
+    assert "new_mean: momentum=0.9 weights the OLD value" in carol
+    erin = html.unescape(re.sub(r"<[^>]+>", "", pages["erin"]))
+    for name in ("torch.nn.functional.batch_norm",
+                 "bnlesson.norms.batch_norm_closed_form"):
+        assert f"{name} is not available in this task" in erin
+    dave = html.unescape(re.sub(r"<[^>]+>", "", pages["dave"]))
+    assert "ValueError: not done yet" in dave
+    assert ("CellTimeoutError: stopped: out of time "
+            "(this chapter allows 15 s per cell") in dave
+
+
+def test_failed_build_keeps_the_release(course, tmp_path):
+    """A chapter that nbgrader refuses (here: two cells with one grade_id)
+    fails the build, and the student version released before stays."""
+    chapter = "05_running_statistics_kalman"
+    release = course / "release" / chapter / f"{chapter}.ipynb"
+    before = release.read_bytes()
+    nb = nbformat.read(NOTEBOOKS / f"{chapter}.ipynb", 4)
+    answers = [c for c in nb.cells if is_answer(c) and c.cell_type == "code"]
+    meta(answers[1])["grade_id"] = meta(answers[0])["grade_id"]
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / f"{chapter}.ipynb")
+    with pytest.raises(SystemExit, match="released before is kept"):
+        asg.build(course, tmp_path / "notebooks", chapters=[chapter],
+                  wheel=False)
+    assert release.read_bytes() == before
+    name = f"{chapter}.ipynb"
+    shutil.copyfile(NOTEBOOKS / name, course / "source" / chapter / name)

@@ -5,9 +5,10 @@ Modules: ``data`` (Fashion-MNIST, offline subset and full set), ``norms``
 ``train`` (the trainer and its History), ``cache`` (cached runs),
 ``diagnostics`` (per-layer statistics), ``running`` (running averages,
 Kalman gain, precise BN), ``plotting`` (figure helpers that take an
-``ax``), ``checks`` (parity tables), ``lessons`` (run the series
-headless), ``assignments`` (student versions and grading with nbgrader).
-Importing the package reads no data.
+``ax``), ``checks`` (parity tables; ``forbidden`` for graded tests),
+``lessons`` (run the series headless), ``assignments`` and ``grading``
+(the chapters as nbgrader assignments; teacher side). Importing the
+package reads no data.
 """
 from bnlesson.utils import get_device, set_seed, setup
 

@@ -96,8 +96,14 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def mini_dir(root=None) -> Path:
-    """Folder of the shipped mini subset."""
-    return data_root(root) / "mini"
+    """Folder of the shipped mini subset: ``mini/`` in the data folder, or,
+    where that is missing and the package was installed from the wheel, the
+    copy inside the package."""
+    folder = data_root(root) / "mini"
+    installed = Path(__file__).parent / "mini"
+    if not folder.is_dir() and installed.is_dir():
+        return installed
+    return folder
 
 
 def cache_dir(root=None) -> Path:

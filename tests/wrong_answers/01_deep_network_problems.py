@@ -1,6 +1,7 @@
 """Typical wrong answers for chapter 01's graded task.
 
-Each entry redefines the answer function wrongly; tests/test_assignments.py
+Each entry redefines the answer function wrongly (a "shortcut" calls the
+library's version, which the tests make unavailable); tests/test_assignments.py
 checks that the test cell after the answer fails with it.
 """
 
@@ -57,6 +58,10 @@ def weight_grad_norms(net, X, y):
              if isinstance(m, (nn.Linear, nn.Conv2d))}
     torch.optim.SGD(net.parameters(), lr=0.1).step()
     return norms
+''',
+        "shortcut: the library's gradient_norms_at_init": '''
+def weight_grad_norms(net, X, y):
+    return gradient_norms_at_init(net, X, y)
 ''',
     },
 }

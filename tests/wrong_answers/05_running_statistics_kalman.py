@@ -1,7 +1,9 @@
 """Typical wrong answers for chapter 05's graded tasks.
 
-Each entry redefines an answer function wrongly; tests/test_assignments.py
-checks that the test cell after the answer fails with it.
+Each entry redefines an answer function wrongly (a "shortcut" calls the
+library's estimators, which the tests make unavailable);
+tests/test_assignments.py checks that the test cell after the answer fails
+with it.
 """
 
 _MEAN = '''
@@ -39,6 +41,11 @@ def _kalman(**changes):
 
 WRONG = {
     "ch05_incremental_mean": {
+        "shortcut: the library's cumulative_mean": '''
+def incremental_mean(zs):
+    zs = torch.tensor([float(z) for z in zs], dtype=torch.float64)
+    return cumulative_mean(zs).tolist() if len(zs) else []
+''',
         "gain 1/(k+1): off by one":
             _MEAN.format(update="x + (z - x) / (k + 1)"),
         "averages with the previous measurement, not the estimate": '''
@@ -72,6 +79,14 @@ def incremental_mean(zs):
 ''',
     },
     "ch05_kalman_update": {
+        "shortcut: the library's kalman_1d": '''
+def kalman_filter(zs, x0, e_est, e_mea):
+    zs = torch.tensor(list(zs), dtype=torch.float64)
+    if len(zs) == 0:
+        return [], []
+    est, gains = kalman_1d(zs, e_est=e_est, e_mea=e_mea, x0=x0)
+    return est.tolist(), gains.tolist()
+''',
         "gain swapped: e_mea / (e_est + e_mea)": _kalman(
             gain="e_mea / (e_est + e_mea)"),
         "estimate error never updated": _kalman(error="e_est"),
