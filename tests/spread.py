@@ -13,7 +13,10 @@ move seen (``tests/spread.json``); text that differs is listed there too and
 must be fixed in the notebook, not tolerated. ``apply`` sets each cell's
 ``nbval_tolerance`` metadata to ``SAFETY`` times that move, rounded up
 (``tests/nbval_numeric.py`` reads it). Cells whose numbers never moved stay
-exact.
+exact. A copy made before an edit of a cell, or of a cell above it, is not
+compared from there on; ``apply`` never lowers a stored tolerance (a
+partial re-run measures fewer machines): to re-derive one from scratch,
+delete it and re-run every configuration.
 """
 from __future__ import annotations
 
@@ -128,17 +131,20 @@ def record() -> None:
                 continue
             copies = {c.get("id"): c
                       for c in nbformat.read(copy, as_version=4).cells}
-            for i, a in enumerate(ref.cells):  # cells matched by their id
+            edited = False  # the copy was made before an edit of this cell
+            for i, a in enumerate(ref.cells):  # or of one above it: skip
                 b = copies.get(a.get("id"))
-                if a.cell_type != "code" or not a.outputs or b is None or \
-                        a.source != b.source:  # a copy made before an edit
+                if a.cell_type == "code":
+                    edited = edited or b is None or a.source != b.source
+                if a.cell_type != "code" or not a.outputs or edited:
                     continue
                 ref_texts, new_texts = compared_texts(a), compared_texts(b)
                 if ref_texts is None:  # output not compared
                     continue
                 entry = cells.setdefault(a.get("id", str(i)), {
                     "cell": i, **dict.fromkeys(KINDS, 0.0),
-                    "text differs": []})
+                    "text differs": [], "compared": 0})
+                entry["compared"] += 1
                 if [k for k, _ in ref_texts] != [k for k, _ in new_texts]:
                     entry["text differs"].append(name)
                     continue
@@ -149,12 +155,12 @@ def record() -> None:
                         break
                     for k in KINDS:
                         entry[k] = max(entry[k], moved[k])
-        result["notebooks"][path.name] = {
-            k: v for k, v in cells.items()
-            if any(v[k] for k in KINDS) or v["text differs"]}
+        result["notebooks"][path.name] = cells
     RECORD.write_text(json.dumps(result, indent=1) + "\n")
     for nb, cells in result["notebooks"].items():
         for v in cells.values():
+            if not (any(v[k] for k in KINDS) or v["text differs"]):
+                continue
             print(f"{nb[:2]} cell {v['cell']:3d}: " + ", ".join(
                   f"{k} {v[k]:.2g}" for k in KINDS if v[k])
                   + (f", TEXT DIFFERS in {v['text differs']}"
@@ -185,10 +191,12 @@ def apply() -> None:
         cells = spread.get(path.name, {})
         for i, cell in enumerate(nb.cells):
             entry = cells.get(cell.get("id", str(i)))
-            cell.metadata.pop("nbval_tolerance", None)
             if entry is None or cell.cell_type != "code":
-                continue
-            tol = tolerance(entry)
+                continue  # not measured since its last edit: keep as is
+            # a partial re-run measures fewer machines: never shrink
+            tol = dict(cell.metadata.get("nbval_tolerance", {}))
+            for k, v in tolerance(entry).items():
+                tol[k] = max(tol.get(k, 0), v)
             if tol:
                 cell.metadata["nbval_tolerance"] = tol
         nbformat.write(nb, path)
