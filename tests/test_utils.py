@@ -99,3 +99,14 @@ def test_atomic_write_replaces_or_leaves_no_partial_file(tmp_path,
         utils.atomic_write(target, b"x" * 1000)
     assert [p.name for p in target.parent.iterdir()] == ["out.bin"]
     assert target.read_bytes() == b"new"
+
+
+def test_table_aligns_numbers_and_checks_row_length():
+    text = utils.table(["variant", "acc", "n"], [("BN", 0.91234, 3),
+                                                 ("none", 0.5, 12)])
+    assert text.splitlines() == ["variant    acc   n",
+                                 "------------------",
+                                 "BN       0.912   3",
+                                 "none     0.500  12"]
+    with pytest.raises(ValueError, match="a row has 1 cells, the header 3"):
+        utils.table(["a", "b", "c"], [("x",)])

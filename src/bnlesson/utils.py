@@ -86,6 +86,25 @@ def model_device(net: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def table(header, rows, fmt: str = ".3f") -> str:
+    """Rows as aligned text: the header, a rule, one line per row. Floats are
+    printed with ``fmt``, other values with ``str``; the first column is
+    left-aligned, the others right-aligned (numbers line up)."""
+    cells = [[str(h) for h in header]]
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"table: a row has {len(row)} cells, the header "
+                             f"{len(header)}")
+        cells.append([format(v, fmt) if isinstance(v, float) else str(v)
+                      for v in row])
+    widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w)
+                       for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in cells]
+    lines.insert(1, "-" * len(max(lines, key=len)))
+    return "\n".join(lines)
+
+
 def set_seed(seed: int = 0) -> None:
     """Seed Python's, NumPy's and PyTorch's random generators."""
     random.seed(seed)
