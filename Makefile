@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lessons test test-portable data bench assignments clean
+.PHONY: setup lessons full test test-portable data bench assignments clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 lessons: $(STAMP)
 	$(PY) -m bnlesson.lessons
+
+# The lecture-size runs, executed copies in results/full/ (hours on a CPU:
+# use a GPU where there is one; chapters can be picked, e.g. CHAPTERS="01 02").
+full: $(STAMP)
+	$(PY) -m bnlesson.lessons --profile full --out results/full $(CHAPTERS)
 
 test: $(STAMP)
 	$(PY) -m pytest

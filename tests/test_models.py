@@ -144,6 +144,15 @@ def test_init_xavier_redraws_weights_within_the_bound():
         torch.testing.assert_close(net[i].bias, bias)
 
 
+@pytest.mark.parametrize("norm", ["batchnorm", "groupnorm", "instancenorm"])
+def test_lenet_linear_norm_false_norms_the_convolutions_only(norm):
+    net = lenet(norm, activation="relu", linear_norm=False)
+    kinds = [type(net[i]) for i in LENET_NORM]
+    assert nn.Identity not in kinds[:2]
+    assert kinds[2:] == [nn.Identity, nn.Identity]
+    assert type(net[1]) is type(lenet(norm)[1])
+
+
 # --------------------------------------------------------------------------
 # GhostBatch: images per normalization batch (chapter 04)
 # --------------------------------------------------------------------------

@@ -3,15 +3,20 @@
     python -m bnlesson.lessons                 # quick profile, all chapters
     python -m bnlesson.lessons --profile full  # the lecture's full-size runs
     python -m bnlesson.lessons 03 05           # only chapters 03 and 05
+    python -m bnlesson.lessons --profile full --out results/full
 
 Executed copies go to ``build/lessons/<profile>/`` (the committed notebooks
 are never overwritten unless ``--out notebooks``), without execution
-timestamps or progress-bar widgets. Exit status 1 if any chapter fails.
+timestamps or progress-bar widgets. A full-profile copy opens with a note of
+where, when and how long it ran (also in its metadata, ``bnlesson_run``).
+Exit status 1 if any chapter fails.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -64,9 +69,52 @@ def execute(path: Path, out_dir: Path, profile: str, timeout: int):
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"
     seconds = time.perf_counter() - start
     nb.metadata = metadata
+    if profile == "full":
+        note_run(nb, seconds)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(clean(nb), out_dir / path.name)
     return seconds, error
+
+
+def run_record(seconds: float) -> dict:
+    """Where, when and how long a chapter ran: the machine, the device, the
+    torch version, the UTC date and the run time in seconds."""
+    import torch
+
+    from bnlesson.utils import get_device
+
+    device = get_device()
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU, {torch.get_num_threads()} threads")
+    machine = f"{_cpu_name()}, {os.cpu_count()} cores, {platform.system()}"
+    return {"machine": machine,
+            "device": name, "torch": torch.__version__,
+            "date": datetime.datetime.now(datetime.timezone.utc)
+            .strftime("%Y-%m-%d"), "seconds": round(seconds)}
+
+
+def _cpu_name() -> str:
+    try:  # Linux names the model; platform.processor() often says nothing
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def note_run(nb, seconds: float) -> None:
+    """Open ``nb`` with a note of its run (and keep it in its metadata)."""
+    import nbformat
+
+    run = run_record(seconds)
+    nb.metadata["bnlesson_run"] = run
+    text = (f"> **Full-profile run** ({run['date']}): {run['seconds']:,} s on "
+            f"{run['machine']}; device {run['device']}; torch {run['torch']}. "
+            "Made with `python -m bnlesson.lessons --profile full --out "
+            "results/full`; the numbers in the prose are the quick profile's "
+            "unless they say otherwise.")
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(text, id="fullrun0"))
 
 
 def clean(nb):

@@ -101,25 +101,28 @@ def _activation(activation: str) -> nn.Module:
 
 
 def lenet(norm: str = "none", pool: str = "max", activation: str = "sigmoid",
-          num_classes: int = 10) -> nn.Sequential:
+          num_classes: int = 10, linear_norm: bool = True) -> nn.Sequential:
     """The lecture's LeNet for (N, 1, 28, 28) input; output (N, num_classes).
 
     ``norm`` picks the layer after each conv/linear layer and before its
     activation (:data:`NORM_CHOICES`; ``"lecture"`` is the lecture's code,
     ``"scratch"`` the corrected module). ``pool="max"`` is the lecture's,
     ``"avg"`` the d2l book's. No padding: 28 -> 24 -> 12 -> 8 -> 4, so the
-    first linear layer sees 16 * 4 * 4 = 256 features.
+    first linear layer sees 16 * 4 * 4 = 256 features. ``linear_norm=False``
+    puts the norm after the two convolutions only (``nn.Identity`` in the
+    linear slots), as Wu & He's ResNet has it.
     """
     _check_choice("pool", pool, POOL_CHOICES)  # make_norm checks norm
     pool_layer = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
+    fc_norm = norm if linear_norm else "none"
     return nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5), make_norm(norm, 6, 4),
         _activation(activation), pool_layer(kernel_size=2, stride=2),
         nn.Conv2d(6, 16, kernel_size=5), make_norm(norm, 16, 4),
         _activation(activation), pool_layer(kernel_size=2, stride=2),
         nn.Flatten(), nn.Linear(16 * 4 * 4, 120),
-        make_norm(norm, 120, 2), _activation(activation),
-        nn.Linear(120, 84), make_norm(norm, 84, 2),
+        make_norm(fc_norm, 120, 2), _activation(activation),
+        nn.Linear(120, 84), make_norm(fc_norm, 84, 2),
         _activation(activation), nn.Linear(84, num_classes))
 
 

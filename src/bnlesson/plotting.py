@@ -309,7 +309,8 @@ def cube_shaded_columns(ax) -> set[tuple[int, int]]:
 def plot_batch_size_sweep(ax, results: Mapping, *,
                           xlabel: str = "images per batch",
                           ylabel: str = "test error",
-                          colors: Mapping | None = None):
+                          colors: Mapping | None = None,
+                          legend: bool = True):
     """Metric against batch size on a log2 axis, one line per variant:
     ``results`` maps a label to ``{batch_size: values}``, where values is
     one number or one per seed. The line joins the means over seeds, a band
@@ -338,7 +339,8 @@ def plot_batch_size_sweep(ax, results: Mapping, *,
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend()
+    if legend:
+        ax.legend()
     return ax
 
 
