@@ -29,10 +29,11 @@ test: $(STAMP)
 
 # The chapters' nbval pass as another CPU runs them: AVX2 kernels, oneDNN
 # up to AVX2, one thread, no run cache (see README, "What the regression
-# run compares").
+# run compares"). One thread per chapter, so two chapters run at a time
+# (pytest-xdist; each notebook stays in one worker, its cells in order).
 test-portable: $(STAMP)
 	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 \
-	BNLESSON_NO_CACHE=1 $(PY) -m pytest notebooks
+	BNLESSON_NO_CACHE=1 $(PY) -m pytest -n 2 --dist loadfile notebooks
 
 data: $(STAMP)
 	$(PY) -m bnlesson.data fetch
