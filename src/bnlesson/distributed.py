@@ -44,7 +44,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-__all__ = ["COMM", "SyncBatchNorm", "SyncBatchNormFunction", "WorkerError",
+__all__ = ["COMM", "SYNC_FUNCTIONS", "SyncBatchNorm", "SyncBatchNormFunction", "WorkerError",
            "launch", "local_stats", "merge_stats", "moments_from_sums",
            "parity_reference", "parity_worker", "rank_batches",
            "torch_sync_worker", "train_reference", "train_worker"]
@@ -218,6 +218,16 @@ def _child(tmp: str, rank: str, parent: str) -> None:
 #: Collectives of :class:`SyncBatchNormFunction` in this process: calls,
 #: bytes sent by this rank, seconds spent waiting in them.
 COMM = {"calls": 0, "bytes": 0, "seconds": 0.0}
+
+
+#: The library's sync-BN math, unavailable while chapter 08's graded tests
+#: run a student's answer (see ``bnlesson.checks.forbidden``).
+SYNC_FUNCTIONS = (
+    "bnlesson.distributed.merge_stats",
+    "bnlesson.distributed.moments_from_sums",
+    "bnlesson.distributed.SyncBatchNormFunction.apply",
+    "bnlesson.distributed.SyncBatchNormFunction.backward",
+)
 
 
 def _collective(op, tensor, *rest, group=None) -> None:
@@ -450,11 +460,12 @@ def rank_batches(num_examples, world_size, rank, batch_size, seed, epoch=0):
 
 
 def _net(norm, seed):
-    """LeNet with ``norm`` (``"sync"``: BN converted to :class:`SyncBatchNorm`),
-    Xavier weights drawn from ``seed``."""
+    """ReLU LeNet with ``norm`` (``"sync"``: BN converted to
+    :class:`SyncBatchNorm`), Xavier weights drawn from ``seed``."""
     from bnlesson.models import init_xavier, lenet
     torch.manual_seed(seed)
-    net = init_xavier(lenet("batchnorm" if norm == "sync" else norm))
+    net = init_xavier(lenet("batchnorm" if norm == "sync" else norm,
+                            activation="relu"))
     return SyncBatchNorm.convert_sync_batchnorm(net) if norm == "sync" else net
 
 
@@ -471,7 +482,9 @@ def train_worker(configs):
     broadcast_buffers). LeNet under ``DistributedDataParallel``; the data
     dealt by :func:`rank_batches`. Returns, per config: this rank's final
     ``state_dict``, the loss of each step, seconds per step and the
-    seconds / calls / bytes of the sync-BN collectives."""
+    seconds / calls / bytes of the sync-BN collectives per step. After
+    training, one eval-mode forward through DDP (which first broadcasts
+    rank 0's buffers when ``broadcast_buffers``)."""
     rank, world = dist.get_rank(), dist.get_world_size()
     results = []
     for c in configs:
@@ -492,6 +505,9 @@ def train_worker(configs):
             opt.step()
             losses.append(loss.item())
         seconds = time.perf_counter() - start
+        net.eval()  # DDP broadcasts rank 0's buffers before this forward
+        with torch.no_grad():
+            net(X[:2])
         results.append({"state": net.module.state_dict(), "losses": losses,
                         "step_seconds": seconds / len(batches),
                         "comm": dict(COMM, seconds=COMM["seconds"]
