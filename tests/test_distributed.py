@@ -153,7 +153,8 @@ def test_merge_stats_is_global_mean_and_m2():
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(11, 3, 2, 2, generator=gen, dtype=torch.float64)
     parts = [D.local_stats(p) for p in X.split([4, 0, 6, 1])]
-    count, mean, m2 = D.merge_stats(*(torch.stack(s) for s in zip(*parts)))
+    stacked = (torch.stack(s) for s in zip(*parts, strict=True))
+    count, mean, m2 = D.merge_stats(*stacked)
     assert torch.equal(count, torch.full((3,), 44.0, dtype=torch.float64))
     assert torch.allclose(mean, X.mean((0, 2, 3)), atol=1e-12)
     assert torch.allclose(m2 / 43, X.var((0, 2, 3)), atol=1e-12)
@@ -164,10 +165,12 @@ def test_sum_of_squares_cancels_where_merge_does_not():
     X = 1e4 + torch.randn(4, 256, 1, generator=gen)  # float32, 4 ranks
     var = X.double().var().item()
     stats = [D.local_stats(p.unsqueeze(1)) for p in X]
-    count, _, m2 = D.merge_stats(*(torch.stack(s) for s in zip(*stats)))
+    stacked = (torch.stack(s) for s in zip(*stats, strict=True))
+    count, _, m2 = D.merge_stats(*stacked)
     sums = [(torch.tensor(float(p.numel())), p.sum(), (p * p).sum())
             for p in X]
-    _, m2_naive = D.moments_from_sums(*(sum(s) for s in zip(*sums)))
+    totals = (sum(s) for s in zip(*sums, strict=True))
+    _, m2_naive = D.moments_from_sums(*totals)
     assert abs((m2 / (count - 1)).item() / var - 1) < 1e-3
     assert abs(m2_naive.item() / (count - 1).item() / var - 1) > 0.5
 

@@ -44,9 +44,10 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-__all__ = ["COMM", "SYNC_FUNCTIONS", "SyncBatchNorm", "SyncBatchNormFunction", "WorkerError",
-           "launch", "local_stats", "merge_stats", "moments_from_sums",
-           "parity_reference", "parity_worker", "rank_batches",
+__all__ = ["COMM", "SYNC_FUNCTIONS", "SyncBatchNorm", "SyncBatchNormFunction",
+           "WorkerError", "fail_worker", "launch", "local_stats",
+           "merge_stats", "moments_from_sums", "parity_reference",
+           "parity_rows", "parity_worker", "rank_batches",
            "torch_sync_worker", "train_reference", "train_worker"]
 
 
@@ -539,7 +540,7 @@ def train_reference(config, world_size):
     per_rank = [_batches(len(y), world_size, r, config)
                 for r in range(world_size)]
     losses = []
-    for parts in zip(*per_rank):
+    for parts in zip(*per_rank, strict=True):
         idx = torch.cat(parts)
         loss = F.cross_entropy(model(X[idx]), y[idx])
         opt.zero_grad()

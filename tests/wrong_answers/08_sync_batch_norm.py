@@ -65,7 +65,8 @@ def sync_input_grad(dY, X_hat, weight, invstd, count, sum_dy, sum_dy_xhat):
         "without gamma": '''
 def sync_input_grad(dY, X_hat, weight, invstd, count, sum_dy, sum_dy_xhat):
     c = lambda t: t.view(1, -1, 1, 1)
-    return c(invstd / count) * (c(count) * dY - c(sum_dy) - X_hat * c(sum_dy_xhat))
+    return c(invstd / count) * (c(count) * dY - c(sum_dy)
+                                - X_hat * c(sum_dy_xhat))
 ''',
     },
 }
