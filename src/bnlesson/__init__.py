@@ -6,6 +6,7 @@ Modules: ``data`` (Fashion-MNIST, offline subset and full set), ``norms``
 ``diagnostics`` (per-layer statistics), ``running`` (running averages,
 Kalman gain, precise BN), ``plotting`` (figure helpers that take an
 ``ax``), ``checks`` (parity tables; ``forbidden`` for graded tests),
+``distributed`` (gloo launcher and synchronized BN, chapter 08),
 ``lessons`` (run the series headless), ``assignments`` and ``grading``
 (the chapters as nbgrader assignments; teacher side). Importing the
 package reads no data.
