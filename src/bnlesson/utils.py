@@ -99,7 +99,8 @@ def table(header, rows, fmt: str = ".3f") -> str:
                       for v in row])
     widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
     lines = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w)
-                       for j, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+                       for j, (c, w)
+                       in enumerate(zip(r, widths, strict=True))).rstrip()
              for r in cells]
     lines.insert(1, "-" * len(max(lines, key=len)))
     return "\n".join(lines)
