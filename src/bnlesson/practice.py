@@ -151,9 +151,10 @@ class ClassBatches:
     ``classes_per_batch`` classes each (a random sample has all of them).
 
     Each pass shuffles every class, cuts it into chunks of
-    ``batch_size // classes_per_batch`` examples, shuffles the chunks and
-    puts ``classes_per_batch`` consecutive chunks into a batch. Every
-    example is seen once per pass. Yields X (B, ...), y (B,); the
+    ``batch_size // classes_per_batch`` examples (a class's remainder,
+    shorter than a chunk, sits this pass out, like ``drop_last``), shuffles
+    the chunks and puts ``classes_per_batch`` consecutive chunks into a
+    batch. Yields X (B, ...), y (B,); the
     generator (default: PyTorch's global one) fixes the order.
     """
 
@@ -173,13 +174,13 @@ class ClassBatches:
         for c in torch.unique(self.y):
             idx = torch.nonzero(self.y == c).view(-1)
             idx = idx[torch.randperm(len(idx), generator=self.generator)]
-            chunks += list(idx.split(size))
+            chunks += list(idx[:len(idx) // size * size].split(size))
         order = torch.randperm(len(chunks), generator=self.generator)
         return [chunks[i] for i in order]
 
     def __len__(self):
         size = self.batch_size // self.classes_per_batch
-        chunks = sum(-(-int((self.y == c).sum()) // size)
+        chunks = sum(int((self.y == c).sum()) // size
                      for c in torch.unique(self.y))
         return -(-chunks // self.classes_per_batch)
 
