@@ -386,8 +386,8 @@ def batch_renorm(X, running_mean, running_var, weight, bias, training,
     else:
         _check_batch_size(X)
         dims = (0, *range(2, X.dim()))
-        mean = X.mean(dims, keepdim=True)  # (1, C) or (1, C, 1, 1)
-        var = ((X - mean) ** 2).mean(dims, keepdim=True)  # biased
+        # biased variance and mean, (1, C) or (1, C, 1, 1)
+        var, mean = torch.var_mean(X, dims, correction=0, keepdim=True)
         std = torch.sqrt(var + eps)
         # r and d are constants for backprop (stop_gradient in the paper).
         r = (std / sigma).clamp(1 / r_max, r_max).detach()
