@@ -25,7 +25,8 @@ def _fold(**changes):
 
 
 _RENORM = '''
-def batch_renorm_forward(X, running_mean, running_var, gamma, beta, r_max, d_max, eps=1e-5):
+def batch_renorm_forward(X, running_mean, running_var, gamma, beta,
+                         r_max, d_max, eps=1e-5):
     dims = (0,) if X.dim() == 2 else (0, 2, 3)
     shape = (1, -1) + (1,) * (X.dim() - 2)
     mean = X.mean(dim=dims, keepdim=True)
@@ -75,14 +76,16 @@ def fold_bn_by_hand(weight, bias, running_mean, running_var, eps, gamma, beta):
     },
     "ch07_renorm": {
         "shortcut: F.batch_norm, then r and d": '''
-def batch_renorm_forward(X, running_mean, running_var, gamma, beta, r_max, d_max, eps=1e-5):
+def batch_renorm_forward(X, running_mean, running_var, gamma, beta,
+                         r_max, d_max, eps=1e-5):
     import torch.nn.functional as F
     C = X.shape[1]
     Y = F.batch_norm(X, None, None, gamma, beta, training=True, eps=eps)
     return Y, torch.ones(C), torch.zeros(C)
 ''',
         "shortcut: the library's batch_renorm": '''
-def batch_renorm_forward(X, running_mean, running_var, gamma, beta, r_max, d_max, eps=1e-5):
+def batch_renorm_forward(X, running_mean, running_var, gamma, beta,
+                         r_max, d_max, eps=1e-5):
     from bnlesson.norms import batch_renorm
     Y = batch_renorm(X, running_mean.clone(), running_var.clone(), gamma,
                      beta, True, 0.0, eps, r_max, d_max)
