@@ -619,3 +619,88 @@ def test_stats_group_ids(method):
         values = Y[ids == i]
         assert abs(values.mean().item()) < 1e-5
         assert values.var(correction=0).item() == pytest.approx(1, abs=1e-3)
+
+
+# --------------------------------------------------------------------------
+# Batch Renormalization
+# --------------------------------------------------------------------------
+def _renorm_pair(C, ndim, **kwargs):
+    from bnlesson.norms import BatchRenorm
+    torch.manual_seed(0)
+    bn = (nn.BatchNorm1d if ndim == 2 else nn.BatchNorm2d)(C)
+    brn = BatchRenorm(C, **kwargs)
+    with torch.no_grad():
+        for layer in (bn, brn):
+            layer.weight.copy_(torch.linspace(0.5, 2, C))
+            layer.bias.copy_(torch.linspace(-1, 1, C))
+    return bn, brn
+
+
+@pytest.mark.parametrize("ndim", [2, 4])
+def test_batch_renorm_limit_is_batch_norm(ndim):
+    """r_max = 1, d_max = 0: outputs, gradients and running statistics of
+    nn.BatchNorm, over several training steps, and the same eval mode."""
+    bn, brn = _renorm_pair(3, ndim, r_max=1.0, d_max=0.0)
+    gen = torch.Generator().manual_seed(1)
+    shape = (6, 3) if ndim == 2 else (4, 3, 5, 5)
+    for _ in range(3):
+        X = 2 * torch.randn(shape, generator=gen) + 1
+        Xa, Xb = X.clone().requires_grad_(), X.clone().requires_grad_()
+        Ya, Yb = bn(Xa), brn(Xb)
+        torch.testing.assert_close(Yb, Ya, **F32)
+        (Ya * X).sum().backward()
+        (Yb * X).sum().backward()
+        torch.testing.assert_close(Xb.grad, Xa.grad, **F32)
+    torch.testing.assert_close(brn.weight.grad, bn.weight.grad, **F32)
+    torch.testing.assert_close(brn.running_mean, bn.running_mean, **STATS32)
+    torch.testing.assert_close(brn.running_var, bn.running_var, **STATS32)
+    bn.eval(), brn.eval()
+    torch.testing.assert_close(brn(X), bn(X), **F32)
+
+
+def test_batch_renorm_unclipped_gives_inference_output():
+    """Unclipped r and d turn the training output into the eval output."""
+    _, brn = _renorm_pair(3, 4, r_max=1e6, d_max=1e6)
+    with torch.no_grad():
+        brn.running_mean.copy_(torch.tensor([0.5, -1.0, 2.0]))
+        brn.running_var.copy_(torch.tensor([2.0, 0.5, 3.0]))
+    X = torch.randn(2, 3, 4, 4)
+    expected = brn.eval()(X)
+    torch.testing.assert_close(brn.train()(X), expected, **F32)
+
+
+def test_batch_renorm_gradcheck_r_d_constant():
+    """With r, d at their clipping limits (constants), autograd's gradient
+    is the true derivative: gradcheck in float64."""
+    from bnlesson.norms import batch_renorm
+    gen = torch.Generator().manual_seed(3)
+    X = (4 * torch.randn(5, 2, 3, 3, generator=gen, dtype=torch.float64)
+         + 10).requires_grad_()
+    weight = torch.tensor([1.5, 0.5], dtype=torch.float64, requires_grad=True)
+    bias = torch.tensor([0.2, -0.3], dtype=torch.float64, requires_grad=True)
+
+    def f(X, weight, bias):
+        # running var 1, batch std ~4: r clipped at 1.5; mean ~10: d at 2
+        mean = torch.zeros(2, dtype=torch.float64)
+        var = torch.ones(2, dtype=torch.float64)
+        return batch_renorm(X, mean, var, weight, bias, True, momentum=0.0,
+                            r_max=1.5, d_max=2.0)
+    assert torch.autograd.gradcheck(f, (X, weight, bias))
+
+
+def test_batch_renorm_schedule_and_checks():
+    from bnlesson.norms import BatchRenorm
+    brn = BatchRenorm(2, r_max=3.0, d_max=5.0, warmup=2, ramp=4)
+    X = torch.randn(4, 2)
+    seen = []
+    for _ in range(8):
+        seen.append(brn.limits())
+        brn(X)
+    assert seen[:3] == [(1.0, 0.0), (1.0, 0.0), (1.0, 0.0)]
+    assert seen[4] == (2.0, 2.5) and seen[6:] == [(3.0, 5.0)] * 2
+    brn.eval()(X)
+    assert int(brn.num_batches_tracked) == 8, "eval steps are not counted"
+    with pytest.raises(ValueError, match="r_max >= 1"):
+        BatchRenorm(2, r_max=0.5)
+    with pytest.raises(ValueError, match="expected 2D or 4D"):
+        brn(torch.randn(2, 2, 3))

@@ -11,6 +11,9 @@ What this module holds, top to bottom, in the order the chapters use it:
   ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``;
 * :func:`batch_norm_closed_form` and :class:`BatchNormFunction` -- batch
   normalization with its backward pass written out as the formula;
+* :func:`batch_renorm` and :class:`BatchRenorm` -- Batch Renormalization
+  (Ioffe 2017), chapter 07: batch statistics corrected towards the running
+  ones by r and d, clipped to a schedule;
 * :func:`normalize` and, built on it, :func:`layer_norm`,
   :func:`instance_norm` and :func:`group_norm` with the signatures of their
   ``torch.nn.functional`` counterparts, plus :data:`NORM_AXES` and
@@ -36,9 +39,11 @@ __all__ = [
     "NORM_AXES",
     "BatchNorm",
     "BatchNormFunction",
+    "BatchRenorm",
     "LectureBatchNorm",
     "batch_norm",
     "batch_norm_closed_form",
+    "batch_renorm",
     "group_norm",
     "instance_norm",
     "layer_norm",
@@ -354,6 +359,114 @@ class BatchNormFunction(torch.autograd.Function):
         dX = gamma.view_as(std) / std * (dY - dbeta / m
                                          - X_hat * (dgamma / m))
         return dX, dgamma.view(-1), dbeta.view(-1), None
+
+
+# --------------------------------------------------------------------------
+# Batch Renormalization (Ioffe 2017).
+# --------------------------------------------------------------------------
+
+def batch_renorm(X, running_mean, running_var, weight, bias, training,
+                 momentum=0.1, eps=1e-5, r_max=1.0, d_max=0.0):
+    """Batch Renormalization; see :class:`BatchRenorm`.
+
+    X (N, C) or (N, C, H, W); running_mean, running_var, weight, bias (C,).
+    In training the running statistics are updated in place (PyTorch's
+    convention: ``momentum`` weights the new value, unbiased variance).
+    """
+    _check_batch_dims(X)
+    for name, t in (("running_mean", running_mean),
+                    ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        _check_vector(name, t, X.shape[1])
+    shape = _channel_shape(X.shape[1], X.dim())  # (1, C) or (1, C, 1, 1)
+    mu, sigma = running_mean.view(shape), torch.sqrt(running_var + eps)
+    sigma = sigma.view(shape)
+    if not training:
+        X_hat = (X - mu) / sigma  # the same as batch norm's eval mode
+    else:
+        _check_batch_size(X)
+        dims = (0, *range(2, X.dim()))
+        # biased variance and mean, (1, C) or (1, C, 1, 1)
+        var, mean = torch.var_mean(X, dims, correction=0, keepdim=True)
+        std = torch.sqrt(var + eps)
+        # r and d are constants for backprop (stop_gradient in the paper).
+        r = (std / sigma).clamp(1 / r_max, r_max).detach()
+        d = ((mean - mu) / sigma).clamp(-d_max, d_max).detach()
+        X_hat = (X - mean) / std * r + d
+        with torch.no_grad():
+            n = X.numel() // X.shape[1]  # values per channel
+            running_mean.lerp_(mean.view(-1), momentum)
+            running_var.lerp_(var.view(-1) * (n / (n - 1)), momentum)
+    return weight.view(shape) * X_hat + bias.view(shape)
+
+
+class BatchRenorm(nn.Module):
+    """Batch Renormalization (Ioffe 2017), with ``nn.BatchNorm2d``'s names.
+
+    In training, with the batch's mean and std mu_B, sigma_B and the
+    running ones mu, sigma = sqrt(running_var + eps)::
+
+        r = clip(sigma_B / sigma, 1 / r_max, r_max)      # no gradient
+        d = clip((mu_B - mu) / sigma, -d_max, d_max)      # no gradient
+        y = weight * ((x - mu_B) / sigma_B * r + d) + bias
+
+    Unclipped, ``(x - mu_B) / sigma_B * r + d = (x - mu) / sigma``: the
+    training output is the inference output, whatever the batch. With
+    ``r_max=1, d_max=0`` it is batch norm, exactly. In eval mode it is batch
+    norm's eval mode.
+
+    Args:
+        num_features: C (input (N, C) or (N, C, H, W)).
+        eps, momentum: as ``nn.BatchNorm2d`` (momentum weights the NEW
+            value; ``running_var`` holds the unbiased variance).
+        r_max, d_max: the final clipping limits (the paper: 3 and 5).
+        warmup, ramp: the schedule, in training steps: plain BN
+            (r_max = 1, d_max = 0) for ``warmup`` steps, then limits that
+            grow linearly to the final ones over ``ramp`` steps.
+
+    The paper keeps running averages of sigma; this module keeps PyTorch's
+    running variance, so its state loads into ``nn.BatchNorm*`` as is.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, r_max=3.0,
+                 d_max=5.0, warmup=0, ramp=0):
+        super().__init__()
+        if r_max < 1 or d_max < 0:
+            raise ValueError(f"expected r_max >= 1 and d_max >= 0 "
+                             f"(got {r_max} and {d_max})")
+        self.num_features = num_features
+        self.eps, self.momentum = eps, momentum
+        self.r_max, self.d_max = r_max, d_max
+        self.warmup, self.ramp = warmup, ramp
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked",
+                             torch.tensor(0, dtype=torch.long))
+
+    def limits(self) -> tuple[float, float]:
+        """(r_max, d_max) at the current step of the schedule."""
+        step = int(self.num_batches_tracked)
+        if step < self.warmup:
+            return 1.0, 0.0
+        t = min(1.0, (step - self.warmup) / self.ramp) if self.ramp else 1.0
+        return 1.0 + t * (self.r_max - 1.0), t * self.d_max
+
+    def forward(self, X):
+        """X: (N, C) or (N, C, H, W) -> Y, same shape."""
+        r_max, d_max = self.limits()
+        if self.training:
+            self.num_batches_tracked += 1
+        return batch_renorm(X, self.running_mean, self.running_var,
+                            self.weight, self.bias, self.training,
+                            self.momentum, self.eps, r_max, d_max)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, "
+                f"momentum={self.momentum}, r_max={self.r_max}, "
+                f"d_max={self.d_max}, warmup={self.warmup}, "
+                f"ramp={self.ramp}")
 
 
 # --------------------------------------------------------------------------
