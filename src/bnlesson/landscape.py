@@ -20,8 +20,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnlesson.diagnostics import (QUANTILES, _training_copy, layer_outputs,
-                                  select_layers)
+from bnlesson.diagnostics import (
+    QUANTILES,
+    _training_copy,
+    layer_outputs,
+    select_layers,
+)
 from bnlesson.utils import model_device
 
 #: The reference implementations, unavailable inside the graded tests
@@ -145,7 +149,7 @@ def gradient_shift(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
     *g_below, G = torch.autograd.grad(F.cross_entropy(model(X), y),
                                       below + [weight])
     with torch.no_grad():
-        for p, g in zip(below, g_below):
+        for p, g in zip(below, g_below, strict=True):
             p -= lr * g
     G_after, = torch.autograd.grad(F.cross_entropy(model(X), y), [weight])
     return {"l2": (G - G_after).norm().item(),
@@ -176,11 +180,11 @@ def landscape_probe(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
     losses, changes, betas = [loss0], [], []
     for eta in steps:
         with torch.no_grad():
-            for p, p0, gi in zip(params, start, g):
+            for p, p0, gi in zip(params, start, g, strict=True):
                 p.copy_(p0 - eta * gi)
         loss, g_eta = _loss_and_grad(model, X, y, params)
-        change = torch.sqrt(sum(((a - b) ** 2).sum()
-                                for a, b in zip(g_eta, g))).item()
+        pairs = zip(g_eta, g, strict=True)
+        change = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in pairs)).item()
         losses.append(loss)
         changes.append(change)
         betas.append(change / (eta * g_norm.item()))

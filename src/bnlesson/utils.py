@@ -98,8 +98,8 @@ def table(header, rows, fmt: str = ".3f") -> str:
         cells.append([format(v, fmt) if isinstance(v, float) else str(v)
                       for v in row])
     widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w)
-                       for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+    lines = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w)
+                       in enumerate(zip(r, widths, strict=True))).rstrip()
              for r in cells]
     lines.insert(1, "-" * len(max(lines, key=len)))
     return "\n".join(lines)
