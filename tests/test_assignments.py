@@ -305,6 +305,7 @@ CONTEXT = {
         " 100.0: 0.1}}"],
     "04_normalization_family": ["def normalize(X, dims"],
     "05_running_statistics_kalman": [],
+    "06_why_batch_norm_works": [],
 }
 
 
