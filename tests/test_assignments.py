@@ -307,6 +307,7 @@ CONTEXT = {
         " 100.0: 0.1}}"],
     "04_normalization_family": ["def normalize(X, dims"],
     "05_running_statistics_kalman": [],
+    "06_why_batch_norm_works": [],
     "07_batch_norm_in_practice": [],
     "08_sync_batch_norm": [],
 }

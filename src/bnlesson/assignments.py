@@ -46,6 +46,7 @@ MEASURED = {
     "03_lenet_with_and_without_bn": (81.5, 138.8),
     "04_normalization_family": (66.6, 72.0),
     "05_running_statistics_kalman": (30.9, 69.1),
+    "06_why_batch_norm_works": (23.1, 48.1),
     "07_batch_norm_in_practice": (36.7, 115.3),
     "08_sync_batch_norm": (52.5, 148.3),
 }
