@@ -84,8 +84,9 @@ def run_record(seconds: float) -> dict:
     from bnlesson.utils import get_device
 
     device = get_device()
+    threads = torch.get_num_threads()
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"CPU, {torch.get_num_threads()} threads")
+            else f"CPU, {threads} thread{'s' if threads > 1 else ''}")
     machine = f"{_cpu_name()}, {os.cpu_count()} cores, {platform.system()}"
     return {"machine": machine,
             "device": name, "torch": torch.__version__,
