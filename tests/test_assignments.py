@@ -320,7 +320,7 @@ def _failed(cell) -> bool:
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
 def test_scoring_small_cases(course, path):
-    """In one kernel: the setup cell and the context, then per task the
+    """In one kernel: the setup cells and the context, then per task the
     reference answers (the test passes), the student version's stubs and
     each wrong answer or shortcut (the test fails)."""
     from nbclient import NotebookClient
@@ -334,7 +334,11 @@ def test_scoring_small_cases(course, path):
 
     setup = next(i for i, c in enumerate(source.cells)
                  if "parameters" in c.metadata.get("tags", []))
-    context = [source.cells[setup], source.cells[setup + 1]]
+    context = [source.cells[setup]]
+    for cell in source.cells[setup + 1:]:  # setup: imports, then sizes
+        if cell.cell_type != "code":
+            break
+        context.append(cell)
     for needle in CONTEXT[path.stem]:
         context.append(
             nbformat.v4.new_code_cell(needle) if needle.startswith("#code")

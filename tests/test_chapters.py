@@ -47,3 +47,12 @@ def test_stored_outputs_are_lean(path):
     text = path.read_text(encoding="utf-8")
     assert "application/vnd.jupyter.widget-state+json" not in text
     assert '"image/svg+xml"' not in text, f"{path.name}: store figures as PNG"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_code_cell_was_executed(path):
+    """nbval does not compare a cell stored without an execution count (and
+    fails one that has outputs): re-execute after adding or splitting one."""
+    unrun = [i for i, c in enumerate(_cells(path))
+             if c["cell_type"] == "code" and c.get("execution_count") is None]
+    assert not unrun, f"{path.name}: code cells stored unexecuted: {unrun}"
