@@ -14,6 +14,7 @@ from bnlesson.practice import (
     fold_bn_weights,
     freeze_bn,
     norm_after_activation,
+    param_groups,
 )
 
 
@@ -108,3 +109,22 @@ def test_class_batches_few_classes_each():
     assert torch.cat(seen).unique().numel() == 200  # 2 per class left out
     with pytest.raises(ValueError, match="multiple of"):
         ClassBatches(X, y, 7, 2)
+
+
+@pytest.mark.parametrize("norm",
+                         ["batchnorm", "scratch", "lecture", "groupnorm"])
+def test_param_groups_exempt_norms_and_biases(norm):
+    net = lenet(norm)
+    decay, no_decay = param_groups(net, 5e-4)
+    assert (decay["weight_decay"], no_decay["weight_decay"]) == (5e-4, 0.0)
+    weights = [m.weight for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert [id(p) for p in decay["params"]] == [id(p) for p in weights]
+    ids = {id(p) for p in decay["params"] + no_decay["params"]}
+    assert ids == {id(p) for p in net.parameters()}
+    assert len(ids) == len(decay["params"]) + len(no_decay["params"])
+    torch.optim.SGD(param_groups(net, 1e-4), lr=0.1)  # accepted as it is
+
+
+def test_param_groups_rejects_negative_decay():
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        param_groups(lenet("batchnorm"), -1e-4)

@@ -12,7 +12,9 @@ layers, and batches that are not random samples.
   torchvision's ``FrozenBatchNorm2d`` does, for 2-D and 4-D input);
 * :func:`replace_norms` and :func:`norm_after_activation` -- the same
   LeNet with another norm layer, or with the norm after the activation;
-* :class:`ClassBatches` -- mini-batches drawn from few classes each.
+* :class:`ClassBatches` -- mini-batches drawn from few classes each;
+* :func:`param_groups` -- optimizer parameter groups with weight decay on
+  the weights only, not on norm layers' gamma and beta or on biases.
 """
 from __future__ import annotations
 
@@ -22,15 +24,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnlesson.norms import BatchNorm
+from bnlesson.norms import BatchNorm, BatchRenorm, LectureBatchNorm
 
 __all__ = ["BN_TYPES", "ClassBatches", "FrozenBatchNorm", "fold_bn",
            "fold_bn_weights", "freeze_bn", "norm_after_activation",
-           "replace_norms"]
+           "NORM_TYPES", "param_groups", "replace_norms"]
 
 #: The batch-norm layers these helpers find (PyTorch's and the series').
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, BatchNorm)
 _FOLDABLE = (nn.Conv2d, nn.Linear)
+#: The normalization layers whose parameters (gamma, beta) get no weight decay.
+NORM_TYPES = BN_TYPES + (nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d,
+                         nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm,
+                         nn.LayerNorm, LectureBatchNorm, BatchRenorm)
 
 
 # --------------------------------------------------------------------------
@@ -194,3 +200,20 @@ class ClassBatches:
         return (f"ClassBatches({len(self.y)} examples, batch_size="
                 f"{self.batch_size}, classes_per_batch="
                 f"{self.classes_per_batch})")
+
+
+# --------------------------------------------------------------------------
+# Weight decay
+# --------------------------------------------------------------------------
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two optimizer parameter groups: ``weight_decay`` on the weights, 0 on
+    the parameters of norm layers (:data:`NORM_TYPES`) and on biases."""
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0 (got {weight_decay})")
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            exempt = isinstance(module, NORM_TYPES) or name == "bias"
+            (no_decay if exempt else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
