@@ -10,14 +10,18 @@ from bnlesson.data import BatchIterator
 from bnlesson.landscape import (
     NoiseInjection,
     add_noise,
+    batch_spread,
     distribution_shift,
     feature_percentiles,
     gradient_shift,
     landscape_probe,
     scale_weights,
     train_probed,
+    variance_shift,
 )
 from bnlesson.models import deep_mlp
+from bnlesson.norms import BatchNorm
+from bnlesson.running import precise_bn, reestimate_running_stats
 
 pytestmark = pytest.mark.usefixtures("one_thread", "seeded")
 
@@ -187,3 +191,61 @@ def test_train_probed_steps_and_probes():
     assert len(out["step_loss"]) == 6
     assert out["probe_steps"] == [0, 4, 6]
     assert out["probes"] == [1, 2, 3]
+
+
+def test_train_probed_weight_decay_on_weight_matrices_only():
+    X, y = batch(16)
+    data = [(X, y)]  # one step
+    torch.manual_seed(0)
+    net = deep_mlp(2, 8, norm="batchnorm")
+    plain, decayed = copy.deepcopy(net), copy.deepcopy(net)
+    train_probed(plain, data, 0.1, 1, 10, lambda n: None)
+    train_probed(decayed, data, 0.1, 1, 10, lambda n: None, weight_decay=0.5)
+    for (name, p0), p1, p2 in zip(net.named_parameters(), plain.parameters(),
+                                  decayed.parameters(), strict=True):
+        # one SGD step: the decayed weight moved by an extra -lr * wd * W
+        extra = -0.1 * 0.5 * p0 if p0.dim() >= 2 else torch.zeros_like(p0)
+        assert torch.allclose(p2 - p1, extra, atol=1e-6), name
+    with pytest.raises(ValueError, match="weight_decay"):
+        train_probed(net, data, 0.1, 1, 10, lambda n: None, weight_decay=-1)
+
+
+def test_batch_spread_is_the_noise_of_the_batch_statistics():
+    net = deep_mlp(2, 8, norm="batchnorm")
+    X, _ = batch(4)
+    pool, _ = batch(64)
+    before = state(net)
+    gen = torch.Generator().manual_seed(0)
+    got = batch_spread(net, X, pool, ["norm1", "norm2"], 8, 10, gen)
+    assert set(got) == {"norm1", "norm2"} and got["norm1"].shape == (4, 8)
+    assert (got["norm1"] > 0).all()
+    assert unchanged(net, before)  # BN running statistics included
+    clones = pool[:1].expand(64, -1, -1, -1)
+    same = batch_spread(net, X, clones, ["norm1"], 8, 5)
+    assert same["norm1"].abs().max() < 1e-5  # the same company every time
+    small = batch_spread(net, X, pool, ["norm1"], 2, 20, gen)["norm1"].mean()
+    large = batch_spread(net, X, pool, ["norm1"], 32, 20, gen)["norm1"].mean()
+    assert large < small
+    with pytest.raises(ValueError, match="batch_size >= 2"):
+        batch_spread(net, X, pool, ["norm1"], 1, 5)
+
+
+def test_variance_shift_of_dropout_before_bn():
+    X, _ = batch(64)
+    batches = [X[:32], X[32:]]
+    torch.manual_seed(0)
+    net = deep_mlp(3, 16, norm="batchnorm", activation="relu", dropout=0.5)
+    reestimate_running_stats(net, batches)  # training mode: dropout on
+    ratio = variance_shift(net, batches)
+    assert list(ratio) == ["norm1", "norm2", "norm3"]
+    assert ratio["norm1"].shape == (16,)
+    # no dropout before norm1; the others see dropout's larger variance
+    assert ratio["norm1"].mean() == pytest.approx(1.0, abs=0.05)
+    assert ratio["norm2"].mean() > 1.3 and ratio["norm3"].mean() > 1.3
+    precise_bn(net, batches)  # eval-mode statistics: no shift left
+    assert all(torch.allclose(r, torch.ones(16, dtype=r.dtype), atol=1e-4)
+               for r in variance_shift(net, batches).values())
+    scratch = nn.Sequential(nn.Flatten(), nn.Linear(784, 8), BatchNorm(8, 2))
+    precise_bn(scratch, batches)
+    assert variance_shift(scratch, batches)["2"] == pytest.approx(
+        torch.ones(8, dtype=torch.float64), abs=1e-4)

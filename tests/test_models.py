@@ -122,6 +122,21 @@ def test_deep_mlp_names_hidden_layers_in_order():
     assert net(torch.rand(5, 1, 28, 28)).shape == (5, 10)
 
 
+def test_deep_mlp_dropout_before_or_after_the_norms():
+    names = [n for n, _ in deep_mlp(3, 8, dropout=0.5).named_children()]
+    assert names[names.index("act1") + 1] == "drop1"
+    assert names[names.index("drop2") + 1] == "linear3"
+    last = dict(deep_mlp(3, 8, dropout=0.2,
+                         dropout_at="last").named_children())
+    assert [n for n in last if n.startswith("drop")] == ["drop3"]
+    assert last["drop3"].p == 0.2
+    assert not any(isinstance(m, nn.Dropout) for m in deep_mlp(3, 8).modules())
+    with pytest.raises(ValueError, match="dropout"):
+        deep_mlp(2, 8, dropout=1.0)
+    with pytest.raises(ValueError, match="dropout_at"):
+        deep_mlp(2, 8, dropout=0.5, dropout_at="first")
+
+
 def test_deep_mlp_norm_and_validation():
     assert isinstance(deep_mlp(2, 8, norm="batchnorm").norm2, nn.BatchNorm1d)
     with pytest.raises(ValueError, match="depth"):

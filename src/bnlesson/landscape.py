@@ -10,6 +10,10 @@
 * :func:`landscape_probe`: loss and gradient along the gradient direction
   (loss range, gradient predictiveness, effective beta-smoothness).
 * :func:`scale_weights`: a layer's weights multiplied by a constant.
+* :func:`batch_spread`: how much one example's output of a layer varies
+  with the other examples of its batch (the noise of BN's statistics).
+* :func:`variance_shift`: each BN layer's running variance over the
+  variance of its input at inference (dropout before BN, Li et al. 2019).
 
 Every measurement runs on a training-mode copy of the net (BN uses the
 batch statistics, the loss the optimiser sees); the net is left untouched.
@@ -26,6 +30,8 @@ from bnlesson.diagnostics import (
     layer_outputs,
     select_layers,
 )
+from bnlesson.norms import BatchNorm
+from bnlesson.running import population_stats
 from bnlesson.utils import model_device
 
 #: The reference implementations, unavailable inside the graded tests
@@ -102,12 +108,20 @@ def distribution_shift(percentiles) -> float:
 
 
 def train_probed(net: nn.Module, train_iter, lr: float, num_epochs: int,
-                 every: int, probe) -> dict:
+                 every: int, probe, weight_decay: float = 0.0) -> dict:
     """Plain SGD with cross-entropy, step by step, calling ``probe(net)``
     before step 0 and after every ``every`` steps (and after the last).
+    ``weight_decay`` applies to the weight matrices only (parameters of 2
+    or more dimensions; not biases, nor BN's gamma and beta).
     Returns ``{"step_loss": [one per step], "probe_steps": [...],
     "probes": [probe's results]}``."""
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0 (got {weight_decay})")
+    params = list(net.parameters())
+    optimizer = torch.optim.SGD(
+        [{"params": [p for p in params if p.dim() >= 2],
+          "weight_decay": weight_decay},
+         {"params": [p for p in params if p.dim() < 2]}], lr=lr)
     device = model_device(net)
     out = {"step_loss": [], "probe_steps": [], "probes": []}
     step = 0
@@ -209,3 +223,56 @@ def scale_weights(net: nn.Module, layer: str, factor: float) -> nn.Module:
             module.bias *= factor
     model.train(net.training)
     return model
+
+
+def batch_spread(net: nn.Module, X: torch.Tensor, pool: torch.Tensor,
+                 layers, batch_size: int, num_batches: int,
+                 generator: torch.Generator | None = None) -> dict:
+    """The std, over ``num_batches`` random batches, of the outputs of the
+    modules ``layers`` for each example of X (K, ...): each batch holds the
+    example and ``batch_size - 1`` others drawn (with replacement) from
+    ``pool`` (P, ...); training mode (batch statistics), on a copy.
+    Returns name -> (K, C)."""
+    if batch_size < 2 or num_batches < 2:
+        raise ValueError(f"need batch_size >= 2 and num_batches >= 2 (got "
+                         f"{batch_size} and {num_batches})")
+    model = _training_copy(net)
+    device = model_device(model)
+    outputs = {name: [] for name in layers}
+    handles = [module.register_forward_hook(
+        lambda mod, args, out, name=name: outputs[name].append(out[0]))
+        for name, module in select_layers(model, layers).items()]
+    try:
+        with torch.no_grad():
+            for x in X:
+                for _ in range(num_batches):
+                    idx = torch.randint(len(pool), (batch_size - 1,),
+                                        generator=generator)
+                    model(torch.cat([x[None], pool[idx]]).to(device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: torch.stack(Y).view(len(X), num_batches, -1).std(dim=1).cpu()
+            for name, Y in outputs.items()}  # (K, C): std over the batches
+
+
+def variance_shift(net: nn.Module, data_iter,
+                   num_batches: int | None = None) -> dict[str, torch.Tensor]:
+    """Per BN layer, per channel: its running variance over the variance of
+    its input at inference (eval mode, over ``data_iter``, the first
+    ``num_batches`` only if given). 1 means no shift; dropout before the
+    layer makes it larger than 1 (Li et al. 2019). Returns name -> (C,)."""
+    stats = population_stats(net, data_iter, num_batches)
+    modules = dict(net.named_modules())
+    shift = {}
+    for name, population in stats.items():
+        layer = modules[name]  # nn.BatchNorm* or bnlesson.norms.BatchNorm
+        if isinstance(layer, BatchNorm):
+            var = layer.moving_var
+            exact = (population.unbiased_var if layer.unbiased
+                     else population.var)
+        else:  # PyTorch stores the unbiased variance
+            var, exact = layer.running_var, population.unbiased_var
+        var = var.detach().double().reshape(-1).cpu()
+        shift[name] = var / exact.cpu()  # (C,)
+    return shift

@@ -128,7 +128,8 @@ def lenet(norm: str = "none", pool: str = "max", activation: str = "sigmoid",
 
 def deep_mlp(depth: int, width: int = 100, norm: str = "none",
              activation: str = "sigmoid", in_features: int = 784,
-             num_classes: int = 10) -> nn.Sequential:
+             num_classes: int = 10, dropout: float = 0.0,
+             dropout_at: str = "all") -> nn.Sequential:
     """A deep MLP: Flatten, ``depth`` hidden blocks Linear -> norm -> act,
     then a linear output layer. Input (N, ...) with ``in_features`` values
     per example (e.g. (N, 1, 28, 28)); output (N, num_classes).
@@ -140,7 +141,15 @@ def deep_mlp(depth: int, width: int = 100, norm: str = "none",
     Convolution-only norms are not meaningful here, so ``norm`` is one of
     ``"none"``, ``"lecture"``, ``"scratch"``, ``"batchnorm"``,
     ``"layernorm"``, ``"groupnorm"``.
+
+    ``dropout`` > 0 adds ``nn.Dropout(dropout)`` as ``drop{i}`` after
+    ``act{i}``: after every hidden block (``dropout_at="all"``, so it comes
+    before the next norm layer), or after the last one only (``"last"``:
+    after every norm layer, just before the output layer).
     """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1) (got {dropout})")
+    _check_choice("dropout_at", dropout_at, ("all", "last"))
     if not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be a positive int (number of hidden "
                          f"layers), got {depth!r}")
@@ -154,6 +163,8 @@ def deep_mlp(depth: int, width: int = 100, norm: str = "none",
         layers += [(f"linear{i}", nn.Linear(fan_in, width)),
                    (f"norm{i}", make_norm(norm, width, 2)),
                    (f"act{i}", _activation(activation))]
+        if dropout > 0 and (dropout_at == "all" or i == depth):
+            layers.append((f"drop{i}", nn.Dropout(dropout)))
         fan_in = width
     layers.append(("output", nn.Linear(fan_in, num_classes)))
     return nn.Sequential(OrderedDict(layers))
