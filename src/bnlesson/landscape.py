@@ -31,6 +31,7 @@ from bnlesson.diagnostics import (
     select_layers,
 )
 from bnlesson.norms import BatchNorm
+from bnlesson.practice import param_groups
 from bnlesson.running import population_stats
 from bnlesson.utils import model_device
 
@@ -111,17 +112,11 @@ def train_probed(net: nn.Module, train_iter, lr: float, num_epochs: int,
                  every: int, probe, weight_decay: float = 0.0) -> dict:
     """Plain SGD with cross-entropy, step by step, calling ``probe(net)``
     before step 0 and after every ``every`` steps (and after the last).
-    ``weight_decay`` applies to the weight matrices only (parameters of 2
-    or more dimensions; not biases, nor BN's gamma and beta).
+    ``weight_decay`` applies to the weights only, not to biases nor to the
+    norm layers' gamma and beta (:func:`bnlesson.practice.param_groups`).
     Returns ``{"step_loss": [one per step], "probe_steps": [...],
     "probes": [probe's results]}``."""
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0 (got {weight_decay})")
-    params = list(net.parameters())
-    optimizer = torch.optim.SGD(
-        [{"params": [p for p in params if p.dim() >= 2],
-          "weight_decay": weight_decay},
-         {"params": [p for p in params if p.dim() < 2]}], lr=lr)
+    optimizer = torch.optim.SGD(param_groups(net, weight_decay), lr=lr)
     device = model_device(net)
     out = {"step_loss": [], "probe_steps": [], "probes": []}
     step = 0
